@@ -1,0 +1,1 @@
+"""Botyard: self-hosted chatbot platform with a developer API."""
