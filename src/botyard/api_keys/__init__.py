@@ -1,0 +1,1 @@
+"""API keys: format, storage as hashes, lifecycle, and Bearer authentication."""

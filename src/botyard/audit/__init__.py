@@ -1,0 +1,1 @@
+"""The audit log: who changed keys, members and plans, when and from where."""

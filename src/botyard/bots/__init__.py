@@ -1,0 +1,1 @@
+"""Bots, their reply settings and their knowledge base."""

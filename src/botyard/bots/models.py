@@ -1,0 +1,45 @@
+from datetime import datetime
+
+from sqlalchemy import Float, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from botyard.core import clock
+from botyard.core.database import Base, JSONType, UTCDateTime
+from botyard.core.ids import new_id
+
+DEFAULT_WELCOME = "Hi! How can I help you today?"
+DEFAULT_FALLBACK = "Sorry, I don't know the answer to that yet. A teammate will follow up."
+DEFAULT_THRESHOLD = 0.35
+
+
+class Bot(Base):
+    __tablename__ = "bots"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("bot"))
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    welcome_message: Mapped[str] = mapped_column(Text, default=DEFAULT_WELCOME)
+    fallback_message: Mapped[str] = mapped_column(Text, default=DEFAULT_FALLBACK)
+    language: Mapped[str] = mapped_column(String(10), default="en")
+    answer_threshold: Mapped[float] = mapped_column(Float, default=DEFAULT_THRESHOLD)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+class KnowledgeEntry(Base):
+    __tablename__ = "knowledge_entries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("kb"))
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

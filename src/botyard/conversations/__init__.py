@@ -1,0 +1,1 @@
+"""Conversations between end users and bots, and how a bot picks its reply."""

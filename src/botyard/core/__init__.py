@@ -1,0 +1,1 @@
+"""Shared plumbing: configuration, database, errors, ids, time and pagination. Imports no domain."""

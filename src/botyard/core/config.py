@@ -1,0 +1,41 @@
+"""Settings read from the environment (prefix ``BOTYARD_``) and an optional ``.env`` file."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOTYARD_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./botyard.db"
+    redis_url: str | None = None
+
+    public_url: str = "http://127.0.0.1:8000"
+    doc_base_url: str = "https://docs.botyard.dev/api/errors"
+
+    default_rate_limit: int = Field(1000, ge=1)
+    rate_limit_window: int = Field(3600, ge=1)
+    auth_failure_limit: int = Field(
+        60, ge=1, description="Failed authentications per client IP per window"
+    )
+
+    key_cache_ttl: float = Field(
+        0.5, gt=0, description="Seconds a verified key is trusted before it is re-read"
+    )
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+
+    request_log_flush_interval: float = Field(1.0, gt=0)
+    request_log_batch_size: int = Field(500, ge=1)
+    request_log_retention_days: int = Field(30, ge=1)
+
+    session_ttl_hours: int = Field(12, ge=1)
+    secure_cookies: bool | None = Field(
+        None, description="Force the Secure flag on cookies; by default set when served over HTTPS"
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,72 @@
+"""Cursor pagination: stable under inserts, opaque to clients, ordered newest first."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from botyard.core.errors import APIError
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+class ListResponse(BaseModel, Generic[T]):
+    object: Literal["list"] = "list"
+    data: list[T]
+    has_more: bool
+    next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page")
+
+
+def encode_cursor(created_at: datetime, row_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), row_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, row_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(row_id)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise APIError(
+            "invalid_cursor",
+            "cursor is not one this API returned; pass next_cursor unchanged.",
+            param="cursor",
+        ) from exc
+
+
+async def paginate(
+    session: AsyncSession,
+    query: Select[Any],
+    *,
+    created_at: InstrumentedAttribute[datetime],
+    id_column: InstrumentedAttribute[str],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], bool, str | None]:
+    """Keyset pagination on (created_at, id) descending; returns rows, has_more, next_cursor."""
+    if cursor:
+        after_time, after_id = decode_cursor(cursor)
+        query = query.where(
+            or_(created_at < after_time, and_(created_at == after_time, id_column < after_id))
+        )
+    query = query.order_by(created_at.desc(), id_column.desc()).limit(limit + 1)
+    rows = list((await session.scalars(query)).all())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor(getattr(last, created_at.key), getattr(last, id_column.key))
+    return rows, has_more, next_cursor

@@ -1,0 +1,1 @@
+"""Alembic migrations, applied by ``botyard serve`` and ``botyard db upgrade``."""

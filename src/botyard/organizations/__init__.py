@@ -1,0 +1,1 @@
+"""Organizations: the tenant, its plan and its API rate limit."""

@@ -1,0 +1,1 @@
+"""The team of an organization: members, roles and invitations."""

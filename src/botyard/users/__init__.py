@@ -1,0 +1,1 @@
+"""Users, their memberships in organizations, and their dashboard sessions."""
