@@ -1,0 +1,1 @@
+"""Rate limiting: fixed windows counted atomically in process or in Redis."""

@@ -1,0 +1,397 @@
+"""Fixed-window rate limiting, exact across instances.
+
+A window starts at the first counted request of a bucket and lasts ``window`` seconds
+(as GitHub does). One ``hit`` checks and counts every bucket of a request in a single
+atomic step, so a request that one bucket refuses is charged to none of them. Time is
+passed in by the caller, which keeps the arithmetic testable without sleeping.
+
+Internally every instant is a whole number of milliseconds, so the in-process and the
+Redis implementation give identical answers for the same inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = [
+    "Bucket",
+    "Decision",
+    "Limiter",
+    "MemoryLimiter",
+    "RedisLimiter",
+    "ResilientLimiter",
+    "build_limiter",
+]
+
+_log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One counter a request is charged to, e.g. its organization or its API key."""
+
+    key: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for the binding bucket, ready to become X-RateLimit-* headers."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    used: int
+    reset_at: float
+    retry_after: int
+
+
+class Limiter(Protocol):
+    """What the app depends on, so the backend can be swapped or degraded unseen."""
+
+    async def hit(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision: ...
+
+    async def peek(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision: ...
+
+    async def reset(self, bucket_key: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+    @property
+    def degraded(self) -> bool: ...
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _check(buckets: Sequence[Bucket], window: int) -> int:
+    """Reject calls whose answer would be meaningless; return the window in ms."""
+    if not buckets:
+        raise ValueError("at least one bucket is required")
+    if len({b.key for b in buckets}) != len(buckets):
+        raise ValueError("bucket keys must be distinct")
+    if window <= 0:
+        raise ValueError("window must be positive")
+    return _ms(window)
+
+
+def _decide(
+    buckets: Sequence[Bucket],
+    states: Sequence[tuple[int, int]],
+    allowed: bool,
+    window_ms: int,
+    now_ms: int,
+) -> Decision:
+    """Pick the binding bucket from each bucket's (start_ms, count) after the step.
+
+    On a deny, of the full buckets the one that frees up last binds, so that
+    ``retry_after`` is a time at which a retry can really succeed.
+    """
+    if allowed:
+        i = min(range(len(buckets)), key=lambda j: buckets[j].limit - states[j][1])
+    else:
+        full = [j for j in range(len(buckets)) if states[j][1] >= buckets[j].limit]
+        i = max(full, key=lambda j: states[j][0])
+    limit = buckets[i].limit
+    start_ms, used = states[i]
+    end_ms = start_ms + window_ms
+    retry_after = 0 if allowed else max(1, -((now_ms - end_ms) // 1000))
+    return Decision(
+        allowed=allowed,
+        limit=limit,
+        remaining=max(limit - used, 0),
+        used=used,
+        reset_at=end_ms / 1000,
+        retry_after=retry_after,
+    )
+
+
+class _Window:
+    __slots__ = ("count", "expires_ms", "start_ms")
+
+    def __init__(self, start_ms: int, expires_ms: int) -> None:
+        self.start_ms = start_ms
+        self.expires_ms = expires_ms
+        self.count = 0
+
+
+class MemoryLimiter:
+    """Per-process limiter: the fallback, and the whole story for a single instance.
+
+    ``hit`` never awaits between checking and counting, so under asyncio it is atomic
+    without a lock. Expired windows are swept at most every ``sweep_interval`` seconds
+    of caller time, which bounds memory by the traffic of one window plus one interval.
+    """
+
+    def __init__(self, sweep_interval: float = 60.0) -> None:
+        self._windows: dict[str, _Window] = {}
+        self._sweep_ms = _ms(sweep_interval)
+        self._next_sweep_ms: int | None = None
+
+    def __len__(self) -> int:
+        """Number of buckets held, expired ones included until the next sweep."""
+        return len(self._windows)
+
+    @property
+    def degraded(self) -> bool:
+        return False
+
+    async def hit(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        return self._step(buckets, window, now, counting=True)
+
+    async def peek(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        return self._step(buckets, window, now, counting=False)
+
+    async def reset(self, bucket_key: str) -> None:
+        self._windows.pop(bucket_key, None)
+
+    async def close(self) -> None:
+        self._windows.clear()
+
+    def _step(
+        self, buckets: Sequence[Bucket], window: int, now: float, *, counting: bool
+    ) -> Decision:
+        window_ms = _check(buckets, window)
+        now_ms = _ms(now)
+        if counting:
+            self._maybe_sweep(now_ms)
+        current: list[_Window | None] = []
+        states: list[tuple[int, int]] = []
+        allowed = True
+        for bucket in buckets:
+            w = self._windows.get(bucket.key)
+            if w is None or now_ms >= w.start_ms + window_ms:
+                w = None
+                state = (now_ms, 0)
+            else:
+                state = (w.start_ms, w.count)
+            current.append(w)
+            states.append(state)
+            if state[1] >= bucket.limit:
+                allowed = False
+        if counting and allowed:
+            for j, bucket in enumerate(buckets):
+                w = current[j]
+                if w is None:
+                    w = self._windows[bucket.key] = _Window(now_ms, now_ms + window_ms)
+                w.count += 1
+                states[j] = (w.start_ms, w.count)
+        return _decide(buckets, states, allowed, window_ms, now_ms)
+
+    def _maybe_sweep(self, now_ms: int) -> None:
+        if self._next_sweep_ms is not None and now_ms < self._next_sweep_ms:
+            return
+        self._next_sweep_ms = now_ms + self._sweep_ms
+        self._windows = {k: w for k, w in self._windows.items() if now_ms < w.expires_ms}
+
+
+# Two passes so that nothing is written unless every bucket has room. The key expires
+# when its window ends, measured from the caller's clock like everything else here.
+_HIT_SCRIPT = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local counting = ARGV[3] == '1'
+local starts, counts, fresh = {}, {}, {}
+local allowed = 1
+for i = 1, #KEYS do
+  local v = redis.call('HMGET', KEYS[i], 'start_ms', 'count')
+  local start, count = tonumber(v[1]), tonumber(v[2])
+  if start == nil or count == nil or now >= start + window then
+    start, count, fresh[i] = now, 0, true
+  end
+  starts[i], counts[i] = start, count
+  if count >= tonumber(ARGV[3 + i]) then
+    allowed = 0
+  end
+end
+local out = {allowed}
+for i = 1, #KEYS do
+  if counting and allowed == 1 then
+    if fresh[i] then
+      redis.call('HSET', KEYS[i], 'start_ms', now, 'count', 1)
+      redis.call('PEXPIRE', KEYS[i], window)
+      counts[i] = 1
+    else
+      counts[i] = redis.call('HINCRBY', KEYS[i], 'count', 1)
+    end
+  end
+  out[#out + 1] = starts[i]
+  out[#out + 1] = counts[i]
+end
+return out
+"""
+
+
+class RedisLimiter:
+    """Limiter shared by every instance through one Redis; exact under concurrency.
+
+    Each bucket is a hash ``{start_ms, count}``; one Lua script checks and counts all
+    buckets of a request, so no two instances can both take the last slot. The
+    limiter owns ``client`` and closes it in ``close``.
+    """
+
+    def __init__(self, client: Redis, prefix: str = "botyard:rl:") -> None:
+        self._client = client
+        self._prefix = prefix
+        self._sha: str | None = None
+
+    @property
+    def degraded(self) -> bool:
+        return False
+
+    async def hit(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        return await self._step(buckets, window, now, counting=True)
+
+    async def peek(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        return await self._step(buckets, window, now, counting=False)
+
+    async def reset(self, bucket_key: str) -> None:
+        await cast(Awaitable[Any], self._client.delete(self._prefix + bucket_key))
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _step(
+        self, buckets: Sequence[Bucket], window: int, now: float, *, counting: bool
+    ) -> Decision:
+        window_ms = _check(buckets, window)
+        now_ms = _ms(now)
+        keys = [self._prefix + b.key for b in buckets]
+        args = [now_ms, window_ms, 1 if counting else 0, *(b.limit for b in buckets)]
+        reply = await self._run_script(keys, args)
+        allowed = int(reply[0]) == 1
+        states = [(int(reply[1 + 2 * j]), int(reply[2 + 2 * j])) for j in range(len(buckets))]
+        return _decide(buckets, states, allowed, window_ms, now_ms)
+
+    async def _run_script(self, keys: list[str], args: list[int]) -> list[Any]:
+        """EVALSHA, reloading once if Redis lost its script cache (restart, FLUSH)."""
+        if self._sha is None:
+            self._sha = await self._load()
+        try:
+            return await self._evalsha(self._sha, keys, args)
+        except NoScriptError:
+            self._sha = await self._load()
+            return await self._evalsha(self._sha, keys, args)
+
+    async def _load(self) -> str:
+        sha = await cast(Awaitable[str | bytes], self._client.script_load(_HIT_SCRIPT))
+        return sha.decode() if isinstance(sha, bytes) else sha
+
+    async def _evalsha(self, sha: str, keys: list[str], args: list[int]) -> list[Any]:
+        call = self._client.evalsha(sha, len(keys), *keys, *args)
+        return cast(list[Any], await cast(Awaitable[Any], call))
+
+
+# Only failures to reach Redis mean "degrade"; a script bug or a bad reply must surface.
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class ResilientLimiter:
+    """Shared limits while Redis answers, per-process limits while it does not.
+
+    It never fails open: without Redis every process still enforces the limits on its
+    own, which at worst multiplies the effective limit by the number of processes.
+    While degraded, the primary is probed at most once per ``retry_interval`` seconds,
+    so an outage costs one connection timeout per interval, not one per request.
+    """
+
+    def __init__(
+        self,
+        primary: Limiter,
+        fallback: MemoryLimiter,
+        retry_interval: float = 5.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._retry_interval = retry_interval
+        self._log = logger or _log
+        self._degraded = False
+        self._next_probe = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        return self._degraded
+
+    async def hit(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        return await self._route(
+            lambda: self._primary.hit(buckets, window, now),
+            lambda: self._fallback.hit(buckets, window, now),
+        )
+
+    async def peek(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        return await self._route(
+            lambda: self._primary.peek(buckets, window, now),
+            lambda: self._fallback.peek(buckets, window, now),
+        )
+
+    async def reset(self, bucket_key: str) -> None:
+        """Clear both stores, so a reset also holds through a later outage."""
+        await self._fallback.reset(bucket_key)
+        await self._route(
+            lambda: self._primary.reset(bucket_key),
+            lambda: self._fallback.reset(bucket_key),
+        )
+
+    async def close(self) -> None:
+        try:
+            await self._primary.close()
+        finally:
+            await self._fallback.close()
+
+    async def _route(
+        self,
+        primary: Callable[[], Awaitable[_T]],
+        fallback: Callable[[], Awaitable[_T]],
+    ) -> _T:
+        if self._degraded:
+            if time.monotonic() < self._next_probe:
+                return await fallback()
+            # Claim the probe before awaiting so concurrent requests keep to the fallback.
+            self._next_probe = time.monotonic() + self._retry_interval
+        try:
+            result = await primary()
+        except _UNREACHABLE as exc:
+            self._next_probe = time.monotonic() + self._retry_interval
+            if not self._degraded:
+                self._degraded = True
+                self._log.warning(
+                    "Redis unreachable, rate limits are per-process until it returns: %s",
+                    exc,
+                )
+            return await fallback()
+        if self._degraded:
+            self._degraded = False
+            self._log.info("Redis reachable again, rate limits are shared again")
+        return result
+
+
+def build_limiter(redis_url: str | None) -> Limiter:
+    """The limiter for a deployment: in process alone, or Redis with a local fallback.
+
+    The pool blocks when all its connections are busy: redis-py's default pool raises
+    ``MaxConnectionsError`` (a ``ConnectionError``) instead, which would make a burst of
+    concurrent requests look like an outage and needlessly degrade to per-process limits.
+    """
+    if redis_url is None:
+        return MemoryLimiter()
+    pool = BlockingConnectionPool.from_url(
+        redis_url,
+        max_connections=100,
+        timeout=0.5,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+    )
+    return ResilientLimiter(RedisLimiter(Redis.from_pool(pool)), MemoryLimiter())
