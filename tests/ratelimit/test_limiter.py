@@ -401,3 +401,20 @@ async def test_degraded_limiter_probes_redis_at_most_once_per_interval(
         assert (await limiter.hit(key, HOUR, T0)).allowed
     assert flaky.calls == 1
     assert limiter.degraded
+
+
+async def test_refund_gives_back_one_request_in_the_current_window(limiter: Limiter) -> None:
+    buckets = [Bucket("org:refund", 5)]
+    for _ in range(3):
+        await limiter.hit(buckets, HOUR, T0)
+    after = await limiter.refund(buckets, HOUR, T0 + 1)
+    assert (after.used, after.remaining, after.reset_at) == (2, 3, T0 + HOUR)
+
+
+async def test_refund_never_goes_below_zero_or_into_a_new_window(limiter: Limiter) -> None:
+    buckets = [Bucket("org:refund-edge", 5)]
+    await limiter.hit(buckets, HOUR, T0)
+    assert (await limiter.refund(buckets, HOUR, T0)).used == 0
+    assert (await limiter.refund(buckets, HOUR, T0)).used == 0
+    await limiter.hit(buckets, HOUR, T0)
+    assert (await limiter.refund(buckets, HOUR, T0 + HOUR + 1)).used == 0

@@ -111,10 +111,6 @@ def error_response(
     """Render the envelope and remember the code so the request log can record it."""
     request.scope.setdefault("state", {})["error_code"] = code
     body = error_body(request, type=type, code=code, message=message, param=param)
-    headers = dict(headers or {})
-    request_id = request_id_of(request)
-    if request_id:
-        headers["X-Request-Id"] = request_id
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
@@ -180,12 +176,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error in %s %s", request.method, request.url.path)
+    request_id = request_id_of(request)
     return error_response(
         request,
         500,
         type="api_error",
         code="internal_error",
         message="Something went wrong on our side. Quote the request id if you contact support.",
+        # This response is sent outside the middleware that stamps every other one.
+        headers={"X-Request-Id": request_id} if request_id else None,
     )
 
 

@@ -64,6 +64,10 @@ class Limiter(Protocol):
 
     async def peek(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision: ...
 
+    async def refund(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        """Give back one counted request (a 304 answer is free) and report the new state."""
+        ...
+
     async def reset(self, bucket_key: str) -> None: ...
 
     async def close(self) -> None: ...
@@ -154,6 +158,14 @@ class MemoryLimiter:
     async def peek(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
         return self._step(buckets, window, now, counting=False)
 
+    async def refund(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        now_ms = _ms(now)
+        for bucket in buckets:
+            w = self._windows.get(bucket.key)
+            if w is not None and w.count > 0 and now_ms < w.start_ms + _ms(window):
+                w.count -= 1
+        return self._step(buckets, window, now, counting=False)
+
     async def reset(self, bucket_key: str) -> None:
         self._windows.pop(bucket_key, None)
 
@@ -234,6 +246,20 @@ return out
 """
 
 
+_REFUND_SCRIPT = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+for i = 1, #KEYS do
+  local v = redis.call('HMGET', KEYS[i], 'start_ms', 'count')
+  local start, count = tonumber(v[1]), tonumber(v[2])
+  if start ~= nil and count ~= nil and count > 0 and now < start + window then
+    redis.call('HINCRBY', KEYS[i], 'count', -1)
+  end
+end
+return 1
+"""
+
+
 class RedisLimiter:
     """Limiter shared by every instance through one Redis; exact under concurrency.
 
@@ -245,7 +271,7 @@ class RedisLimiter:
     def __init__(self, client: Redis, prefix: str = "botyard:rl:") -> None:
         self._client = client
         self._prefix = prefix
-        self._sha: str | None = None
+        self._shas: dict[str, str] = {}
 
     @property
     def degraded(self) -> bool:
@@ -255,6 +281,12 @@ class RedisLimiter:
         return await self._step(buckets, window, now, counting=True)
 
     async def peek(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        return await self._step(buckets, window, now, counting=False)
+
+    async def refund(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        window_ms = _check(buckets, window)
+        keys = [self._prefix + b.key for b in buckets]
+        await self._run_script(_REFUND_SCRIPT, keys, [_ms(now), window_ms])
         return await self._step(buckets, window, now, counting=False)
 
     async def reset(self, bucket_key: str) -> None:
@@ -270,23 +302,24 @@ class RedisLimiter:
         now_ms = _ms(now)
         keys = [self._prefix + b.key for b in buckets]
         args = [now_ms, window_ms, 1 if counting else 0, *(b.limit for b in buckets)]
-        reply = await self._run_script(keys, args)
+        reply = await self._run_script(_HIT_SCRIPT, keys, args)
         allowed = int(reply[0]) == 1
         states = [(int(reply[1 + 2 * j]), int(reply[2 + 2 * j])) for j in range(len(buckets))]
         return _decide(buckets, states, allowed, window_ms, now_ms)
 
-    async def _run_script(self, keys: list[str], args: list[int]) -> list[Any]:
+    async def _run_script(self, script: str, keys: list[str], args: list[int]) -> Any:
         """EVALSHA, reloading once if Redis lost its script cache (restart, FLUSH)."""
-        if self._sha is None:
-            self._sha = await self._load()
+        sha = self._shas.get(script)
+        if sha is None:
+            sha = self._shas[script] = await self._load(script)
         try:
-            return await self._evalsha(self._sha, keys, args)
+            return await self._evalsha(sha, keys, args)
         except NoScriptError:
-            self._sha = await self._load()
-            return await self._evalsha(self._sha, keys, args)
+            sha = self._shas[script] = await self._load(script)
+            return await self._evalsha(sha, keys, args)
 
-    async def _load(self) -> str:
-        sha = await cast(Awaitable[str | bytes], self._client.script_load(_HIT_SCRIPT))
+    async def _load(self, script: str) -> str:
+        sha = await cast(Awaitable[str | bytes], self._client.script_load(script))
         return sha.decode() if isinstance(sha, bytes) else sha
 
     async def _evalsha(self, sha: str, keys: list[str], args: list[int]) -> list[Any]:
@@ -335,6 +368,12 @@ class ResilientLimiter:
         return await self._route(
             lambda: self._primary.peek(buckets, window, now),
             lambda: self._fallback.peek(buckets, window, now),
+        )
+
+    async def refund(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
+        return await self._route(
+            lambda: self._primary.refund(buckets, window, now),
+            lambda: self._fallback.refund(buckets, window, now),
         )
 
     async def reset(self, bucket_key: str) -> None:

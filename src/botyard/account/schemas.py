@@ -1,0 +1,54 @@
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from botyard.core.timefmt import UTCTimestamp
+from botyard.ratelimit.limiter import Decision
+
+
+class KeySummary(BaseModel):
+    id: str
+    name: str
+    hint: str
+    scopes: list[str]
+    expires_at: UTCTimestamp | None
+
+
+class OrganizationSummary(BaseModel):
+    id: str
+    name: str
+    plan: str
+    api_access: bool
+
+
+class RateLimitStatus(BaseModel):
+    limit: int
+    remaining: int
+    used: int
+    reset: int
+    reset_at: UTCTimestamp
+    window_seconds: int
+
+    @classmethod
+    def of(cls, decision: Decision, window: int) -> "RateLimitStatus":
+        return cls(
+            limit=decision.limit,
+            remaining=decision.remaining,
+            used=decision.used,
+            reset=int(decision.reset_at + 0.999),
+            reset_at=datetime.fromtimestamp(int(decision.reset_at + 0.999), UTC),
+            window_seconds=window,
+        )
+
+
+class Me(BaseModel):
+    object: Literal["me"] = "me"
+    key: KeySummary
+    organization: OrganizationSummary
+    rate_limit: RateLimitStatus
+
+
+class RateLimitResponse(BaseModel):
+    object: Literal["rate_limit"] = "rate_limit"
+    rate_limit: RateLimitStatus

@@ -1,0 +1,193 @@
+"""Bearer authentication as a FastAPI security dependency.
+
+Checks run in the contract's order: header → format and checksum → lookup → revoked / expired →
+IP allow-list → plan → rate limit → scope. Each failure has its own code and a message that
+says which cause applies and what to do about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+
+from botyard.api_keys import keyformat
+from botyard.api_keys.cache import VerifiedKey, key_cache
+from botyard.audit.service import Actor
+from botyard.core import clock
+from botyard.core.errors import InsufficientPermissions, InvalidAPIKey
+from botyard.core.timefmt import rfc3339
+from botyard.ratelimit.enforce import enforce_rate_limit, limit_failed_attempts
+
+URL_KEY_PARAMS = ("api_key", "key", "token")
+COPY_HINT = "Copy the entire key without spaces, exactly as it was shown when it was created."
+NEW_KEY_HINT = "Generate a new key in Settings > API."
+GUESS_CODES = frozenset({"malformed_api_key", "unknown_api_key"})
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="A Botyard API key (`byk_…`) from Settings > API, sent as `Authorization: Bearer <key>`.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of an API request."""
+
+    key: VerifiedKey
+    ip: str
+
+    @property
+    def organization_id(self) -> str:
+        return self.key.organization_id
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return self.key.scopes
+
+    @property
+    def actor(self) -> Actor:
+        return Actor("api_key", self.key.id, self.ip)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _mark(request: Request, verified: VerifiedKey, *, authenticated: bool) -> None:
+    """Tell the request log which key and organization this request belongs to."""
+    request.state.key_id = verified.id
+    request.state.organization_id = verified.organization_id
+    request.state.authenticated = authenticated
+
+
+async def _lookup(request: Request, token: str) -> VerifiedKey | None:
+    return await key_cache.lookup(keyformat.hash_key(token), request.app.state.sessionmaker)
+
+
+async def _refuse_key_in_url(request: Request) -> None:
+    """Keys in URLs leak through logs, proxies and browser history; refuse and flag the key."""
+    for param in URL_KEY_PARAMS:
+        value = request.query_params.get(param)
+        if value is None:
+            continue
+        candidate = value.strip()
+        if keyformat.format_problem(candidate) is None:
+            verified = await _lookup(request, candidate)
+            if verified is not None:
+                _mark(request, verified, authenticated=False)
+        raise InvalidAPIKey(
+            "api_key_in_url",
+            f"an API key was sent in the URL (query parameter {param!r}). Keys must never be "
+            "put in URLs, where logs and browser history keep them: send it in the "
+            "Authorization header as `Bearer <key>`. If this was a real key, rotate it in "
+            "Settings > API.",
+        )
+
+
+def _token_from_header(header: str | None) -> str:
+    if header is None or not header.strip():
+        raise InvalidAPIKey(
+            "missing_api_key",
+            "no API key was sent. Send it in the Authorization header: "
+            "`Authorization: Bearer YOUR_API_KEY`.",
+        )
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        shown = scheme if len(scheme) <= 20 else scheme[:20] + "…"
+        raise InvalidAPIKey(
+            "malformed_authorization_header",
+            f"the Authorization header must be `Bearer <key>` (got a {shown!r} header). "
+            "Use the Bearer scheme followed by one space and the key.",
+        )
+    if any(ch.isspace() for ch in token) and not token.startswith(keyformat.PREFIX):
+        raise InvalidAPIKey(
+            "malformed_authorization_header",
+            "the Authorization header must hold exactly one token after `Bearer`.",
+        )
+    return token
+
+
+async def authenticate(
+    security_scopes: SecurityScopes,
+    request: Request,
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """Resolve the caller's key or raise the error that names what is wrong with it."""
+    try:
+        return await _authenticate(security_scopes, request)
+    except InvalidAPIKey as exc:
+        if exc.code in GUESS_CODES:
+            await limit_failed_attempts(request, client_ip(request))
+        raise
+
+
+async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Principal:
+    await _refuse_key_in_url(request)
+    token = _token_from_header(request.headers.get("authorization"))
+
+    problem = keyformat.format_problem(token)
+    if problem is not None:
+        raise InvalidAPIKey("malformed_api_key", f"{problem}. {COPY_HINT}")
+
+    verified = await _lookup(request, token)
+    if verified is None:
+        raise InvalidAPIKey(
+            "unknown_api_key",
+            "no key matches the one sent. It may have been mistyped, deleted, or created on "
+            "another Botyard server. Check your keys in Settings > API.",
+        )
+
+    _mark(request, verified, authenticated=False)
+    now = clock.now()
+    if verified.revoked_at is not None and verified.revoked_at <= now:
+        raise InvalidAPIKey(
+            "api_key_revoked",
+            f"this key was revoked at {rfc3339(verified.revoked_at)}. {NEW_KEY_HINT}",
+        )
+    if verified.expires_at is not None and verified.expires_at <= now:
+        raise InvalidAPIKey(
+            "api_key_expired",
+            f"this key expired at {rfc3339(verified.expires_at)}. {NEW_KEY_HINT}",
+        )
+
+    ip = client_ip(request)
+    if not verified.ip_allowed(ip):
+        raise InsufficientPermissions(
+            "ip_not_allowed",
+            f"requests from {ip} are not allowed for this key. Its IP allow-list is "
+            f"{', '.join(str(n) for n in verified.allowed_networks or ())}; change it in "
+            "Settings > API.",
+        )
+    if not verified.plan.has_api_access:
+        raise InsufficientPermissions(
+            "plan_required",
+            f"API access requires the Professional plan (or Enterprise); "
+            f"{verified.organization_name} is on the {verified.plan.label} plan. "
+            "An owner can upgrade the plan to use this key again.",
+        )
+
+    _mark(request, verified, authenticated=True)
+    await enforce_rate_limit(request, verified)
+
+    missing = [s for s in security_scopes.scopes if s not in verified.scopes]
+    if missing:
+        raise InsufficientPermissions(
+            "missing_scope",
+            f"this endpoint needs the {missing[0]!r} scope, and this key has "
+            f"{', '.join(repr(s) for s in verified.granted_scopes)}. Create a key with the "
+            f"{missing[0]!r} scope in Settings > API.",
+        )
+    principal = Principal(verified, ip)
+    request.state.principal = principal
+    return principal
+
+
+AnyKey = Annotated[Principal, Security(authenticate)]
+ReadKey = Annotated[Principal, Security(authenticate, scopes=["read"])]
+WriteKey = Annotated[Principal, Security(authenticate, scopes=["write"])]
+AdminKey = Annotated[Principal, Security(authenticate, scopes=["admin"])]

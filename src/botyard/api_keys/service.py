@@ -1,0 +1,276 @@
+"""API-key lifecycle: create, list, revoke, rotate. The plaintext key leaves only as a return value."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from botyard.api_keys import keyformat
+from botyard.api_keys.cache import key_cache
+from botyard.api_keys.models import ApiKey, Scope, effective_scopes
+from botyard.audit.service import Actor, record
+from botyard.core import clock
+from botyard.core.database import after_commit
+from botyard.core.errors import APIError, Conflict, InsufficientPermissions, NotFound
+from botyard.core.pagination import paginate
+from botyard.core.timefmt import rfc3339
+from botyard.organizations.models import Organization
+
+NAME_MAX = 100
+MAX_GRACE = timedelta(days=7)
+DEFAULT_GRACE = timedelta(hours=24)
+MAX_ALLOWED_IPS = 100
+
+
+class KeyStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+def status_of(key: ApiKey, now: datetime | None = None) -> KeyStatus:
+    now = now or clock.now()
+    if key.revoked_at is not None and key.revoked_at <= now:
+        return KeyStatus.REVOKED
+    if key.expires_at is not None and key.expires_at <= now:
+        return KeyStatus.EXPIRED
+    return KeyStatus.ACTIVE
+
+
+def validate_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= NAME_MAX:
+        raise APIError(
+            "invalid_name", f"Key name must be 1 to {NAME_MAX} characters.", param="name"
+        )
+    return name
+
+
+def validate_scopes(scopes: list[str]) -> list[str]:
+    if not scopes:
+        raise APIError(
+            "invalid_scopes", "Choose at least one scope: read, write or admin.", param="scopes"
+        )
+    valid = {s.value for s in Scope}
+    unknown = [s for s in scopes if s not in valid]
+    if unknown:
+        raise APIError(
+            "invalid_scopes",
+            f"Unknown scope {unknown[0]!r}; choose from read, write, admin.",
+            param="scopes",
+        )
+    return [s.value for s in Scope if s.value in scopes]
+
+
+def validate_allowed_ips(allowed_ips: list[str] | None) -> list[str] | None:
+    if not allowed_ips:
+        return None
+    if len(allowed_ips) > MAX_ALLOWED_IPS:
+        raise APIError(
+            "invalid_allowed_ips",
+            f"At most {MAX_ALLOWED_IPS} entries.",
+            param="allowed_ips",
+        )
+    networks = []
+    for entry in allowed_ips:
+        try:
+            networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+        except ValueError:
+            raise APIError(
+                "invalid_allowed_ips",
+                f"{entry!r} is not an IP address or CIDR range (like 203.0.113.0/24).",
+                param="allowed_ips",
+            ) from None
+    return networks
+
+
+def validate_expiry(expires_at: datetime | None) -> datetime | None:
+    if expires_at is not None and expires_at <= clock.now():
+        raise APIError("invalid_expiry", "expires_at must be in the future.", param="expires_at")
+    return expires_at
+
+
+def check_not_wider(requested: list[str], creator_scopes: frozenset[str] | None) -> None:
+    """A key never mints a key with a scope it lacks itself."""
+    if creator_scopes is None:
+        return
+    wider = sorted(effective_scopes(requested) - creator_scopes)
+    if wider:
+        raise InsufficientPermissions(
+            "scope_not_granted",
+            f"a key cannot create a key with the {', '.join(wider)!s} scope it does not have "
+            f"itself (this key has {', '.join(sorted(creator_scopes))}).",
+        )
+
+
+def _evict_on_commit(session: AsyncSession, key_id: str) -> None:
+    after_commit(session, lambda: key_cache.evict_key(key_id))
+
+
+async def create_key(
+    session: AsyncSession,
+    org: Organization,
+    *,
+    name: str,
+    scopes: list[str],
+    actor: Actor,
+    expires_at: datetime | None = None,
+    allowed_ips: list[str] | None = None,
+    rate_limit: int | None = None,
+    creator_scopes: frozenset[str] | None = None,
+) -> tuple[ApiKey, str]:
+    """Returns the row and the plaintext key, which is shown once and never stored."""
+    scopes = validate_scopes(scopes)
+    check_not_wider(scopes, creator_scopes)
+    if rate_limit is not None and rate_limit < 1:
+        raise APIError("invalid_rate_limit", "rate_limit must be at least 1.", param="rate_limit")
+    plaintext = keyformat.generate()
+    key = ApiKey(
+        organization_id=org.id,
+        name=validate_name(name),
+        key_hash=keyformat.hash_key(plaintext),
+        hint=keyformat.hint(plaintext),
+        scopes=scopes,
+        allowed_ips=validate_allowed_ips(allowed_ips),
+        rate_limit=rate_limit,
+        expires_at=validate_expiry(expires_at),
+        created_by=actor.id,
+        created_at=clock.now(),
+    )
+    session.add(key)
+    await session.flush()
+    await record(
+        session,
+        organization_id=org.id,
+        action="api_key.created",
+        actor=actor,
+        target_type="api_key",
+        target_id=key.id,
+        data={"name": key.name, "scopes": scopes},
+    )
+    return key, plaintext
+
+
+async def find_key(session: AsyncSession, key_id: str) -> ApiKey | None:
+    return await session.get(ApiKey, key_id)
+
+
+async def get_key(session: AsyncSession, organization_id: str, key_id: str) -> ApiKey:
+    """Another organization's key answers exactly like a missing one."""
+    key = await session.get(ApiKey, key_id)
+    if key is None or key.organization_id != organization_id:
+        raise NotFound("API key", param="key_id")
+    return key
+
+
+async def list_keys(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    limit: int = 20,
+    cursor: str | None = None,
+    status: KeyStatus | None = None,
+) -> tuple[list[ApiKey], bool, str | None]:
+    query = select(ApiKey).where(ApiKey.organization_id == organization_id)
+    now = clock.now()
+    if status is KeyStatus.REVOKED:
+        query = query.where(ApiKey.revoked_at.is_not(None), ApiKey.revoked_at <= now)
+    elif status is not None:
+        query = query.where((ApiKey.revoked_at.is_(None)) | (ApiKey.revoked_at > now))
+        if status is KeyStatus.ACTIVE:
+            query = query.where((ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now))
+        else:
+            query = query.where(ApiKey.expires_at <= now)
+    return await paginate(
+        session,
+        query,
+        created_at=ApiKey.created_at,
+        id_column=ApiKey.id,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def revoke(session: AsyncSession, key: ApiKey, actor: Actor) -> ApiKey:
+    """Final and idempotent: revoking a revoked key changes nothing and records nothing."""
+    if key.revoked_at is not None and key.revoked_at <= clock.now():
+        return key
+    key.revoked_at = clock.now()
+    await session.flush()
+    await record(
+        session,
+        organization_id=key.organization_id,
+        action="api_key.revoked",
+        actor=actor,
+        target_type="api_key",
+        target_id=key.id,
+        data={"name": key.name},
+    )
+    _evict_on_commit(session, key.id)
+    return key
+
+
+async def rotate(
+    session: AsyncSession,
+    org: Organization,
+    key: ApiKey,
+    actor: Actor,
+    grace: timedelta = DEFAULT_GRACE,
+) -> tuple[ApiKey, str]:
+    """A new key with the same name, scopes, IP list, limit and lifetime; the old one ends after
+    ``grace`` (0 revokes it at once)."""
+    if not timedelta(0) <= grace <= MAX_GRACE:
+        raise APIError(
+            "invalid_grace_period",
+            "The grace period must be between 0 and 7 days.",
+            param="grace_period",
+        )
+    now = clock.now()
+    state = status_of(key, now)
+    if state is not KeyStatus.ACTIVE:
+        raise Conflict(
+            f"key_{state.value}", f"This key is {state.value}; create a new key instead."
+        )
+    if key.rotated_to is not None:
+        raise Conflict(
+            "already_rotated",
+            f"This key was already rotated to {key.rotated_to}; rotate that key instead.",
+        )
+    lifetime = key.expires_at - key.created_at if key.expires_at else None
+    new_key, plaintext = await create_key(
+        session,
+        org,
+        name=key.name,
+        scopes=list(key.scopes),
+        actor=actor,
+        expires_at=now + lifetime if lifetime else None,
+        allowed_ips=key.allowed_ips,
+        rate_limit=key.rate_limit,
+    )
+    new_key.rotated_from = key.id
+    key.rotated_to = new_key.id
+    if grace == timedelta(0):
+        key.revoked_at = now
+    else:
+        end = now + grace
+        key.expires_at = min(key.expires_at, end) if key.expires_at else end
+    await session.flush()
+    await record(
+        session,
+        organization_id=key.organization_id,
+        action="api_key.rotated",
+        actor=actor,
+        target_type="api_key",
+        target_id=key.id,
+        data={
+            "new_key_id": new_key.id,
+            "grace_seconds": int(grace.total_seconds()),
+            "old_key_ends_at": rfc3339(key.revoked_at or key.expires_at or now),
+        },
+    )
+    _evict_on_commit(session, key.id)
+    return new_key, plaintext

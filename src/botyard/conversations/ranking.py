@@ -1,0 +1,415 @@
+"""Rank a bot's knowledge-base entries against an end user's message.
+
+The method is BM25F (Okapi BM25 over several weighted fields): a match in an entry's question
+counts three times as much as one in its answer and tags sit in between, because the question
+is what the entry is *about* while the answer also mentions incidental things. Text is
+normalised (NFKC, casefold), split on unicode word characters and apostrophes, stripped of
+stopwords, stemmed with Snowball and, for English, mapped through a small table of support
+synonyms so that "money back" meets "refund" and "log in" meets "sign in".
+
+Raw BM25 scores depend on the size and wording of each knowledge base, so one threshold would
+mean something different for every bot. The score is therefore normalised: each query term
+contributes its BM25 saturation in the entry divided by the saturation of a single occurrence
+in an average-length question (capped at 1), weighted by the term's idf, and the sum is divided
+by the total idf of the query. The result is the idf-weighted share of the user's message that
+the entry matches: 1.0 when every term is found in the question, about 0.6 per term found only
+in the answer, 0.0 when nothing is. Words the knowledge base has never seen carry the highest
+idf, so an off-topic message that shares one common word with an entry still scores low.
+
+This module is deliberately pure: no database, no other botyard imports.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import math
+import re
+import threading
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import snowballstemmer
+
+__all__ = [
+    "DEFAULT_ANSWER_THRESHOLD",
+    "Document",
+    "KnowledgeIndex",
+    "Match",
+    "rank",
+]
+
+DEFAULT_ANSWER_THRESHOLD = 0.5
+"""Answer only when at least half of the message's weight is matched by the entry.
+
+With the normalisation above this reads as "the entry covers most of what the user said".
+A paraphrase that shares its key words with an entry's question scores 0.8-1.0. A message
+with one matched word and one word the bot has never seen ("cancel my flight", "reset my
+router") scores about 0.4, because unseen words carry the largest idf. That is too little
+evidence for a confident reply, and a wrong answer costs more than the fallback. Off-topic
+messages (weather, recipes) score 0-0.3. On the labelled set in
+tests/conversations/reply_quality_set.py, 0.4 would answer some of those near-misses and
+0.6 would drop several good paraphrases.
+"""
+
+K1 = 1.2
+"""Term-frequency saturation: a second occurrence adds little, as a repeated word in an answer
+says little more about its topic."""
+
+B = 0.75
+"""Length normalisation: a word in a short question is stronger evidence than in a long one."""
+
+FIELD_WEIGHTS: dict[str, float] = {"question": 3.0, "tags": 2.0, "answer": 1.0}
+
+_MIN_TYPO_LENGTH = 5
+"""Shorter words are too easily one edit away from an unrelated word to be corrected."""
+
+_WORD_CACHE_SIZE = 50_000
+"""User messages bring endless new words; the memo must not grow with them forever."""
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One knowledge-base entry as the ranker sees it."""
+
+    id: str
+    question: str
+    answer: str
+    tags: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A ranked entry; ``score`` is in 0.0..1.0 so one threshold fits every bot."""
+
+    id: str
+    score: float
+
+
+_STEMMER_NAMES: dict[str, str] = {
+    "ar": "arabic",
+    "ca": "catalan",
+    "cs": "czech",
+    "da": "danish",
+    "de": "german",
+    "el": "greek",
+    "en": "english",
+    "es": "spanish",
+    "eu": "basque",
+    "fi": "finnish",
+    "fr": "french",
+    "ga": "irish",
+    "hu": "hungarian",
+    "hy": "armenian",
+    "id": "indonesian",
+    "it": "italian",
+    "lt": "lithuanian",
+    "nb": "norwegian",
+    "nl": "dutch",
+    "nn": "norwegian",
+    "no": "norwegian",
+    "pl": "polish",
+    "pt": "portuguese",
+    "ro": "romanian",
+    "ru": "russian",
+    "sr": "serbian",
+    "sv": "swedish",
+    "tr": "turkish",
+}
+
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_STOPWORDS: dict[str, frozenset[str]] = {
+    "en": _wordset(
+        """
+        a about above after again against all also am an and any are as at be because been
+        before being below between both but by can could did do does doing done down during
+        each either else ever every few for from further had has have having he her here hers
+        herself him himself his how i if in into is it its itself just let me more most much
+        many my myself no nor not now of off on once only or other our ours ourselves out over
+        own same she should so some such than that the their theirs them themselves then there
+        these they this those through to too under until up very was we were what when where
+        which while who whom why will with would you your yours yourself yourselves
+        s t m d ll re ve don doesn didn isn aren wasn weren won wouldn couldn shouldn haven hasn
+        hadn cant dont doesnt didnt isnt wont im ive
+        hi hello hey please pls plz thanks thank ok okay want wanted need like get got getting
+        anyone someone something anything way still yet already
+        use using used make making made take taking took give giving gave go goes going went
+        happen happens happened know tell let able possible without within
+        """
+    ),
+    "fr": _wordset(
+        """
+        a à au aux avec ce ces cet cette comment d dans de des du elle en est et être il ils
+        j je l la le les leur lui m ma mais me mes moi mon n ne nos notre nous on ou où par pas
+        pour qu que quel quelle quels qui s sa se ses si son sur t ta te tes toi ton tu un une
+        vos votre vous y bonjour merci svp peux puis veux faire fait ai as avez avons suis es
+        sont était
+        """
+    ),
+    "de": _wordset(
+        """
+        aber alle als am an auch auf aus bei bin bis bitte da das dass dem den der des die du
+        ein eine einem einen einer es für hallo hat habe haben ich ihr im in ist ja kann
+        können mein meine mich mir mit nach nicht noch nur ob oder sich sie sind so über um
+        und uns unser von vom was wie wir wo zu zum zur danke möchte wann warum welche
+        """
+    ),
+    "es": _wordset(
+        """
+        a al algo como con cuál cuando de del donde el ella en es esta está este hola la las le
+        lo los me mi mis muy no o para pero por puedo que qué se si sin su sus te tu tus un una
+        uno y yo gracias quiero cómo dónde cuándo hay
+        """
+    ),
+}
+
+_EN_SYNONYMS: tuple[tuple[str, ...], ...] = (
+    # Each group maps onto the terms of its first member; multi-word entries match as phrases.
+    ("price", "pricing", "cost", "expensive", "cheap", "cheaper", "affordable"),
+    ("fee", "charge", "commission", "surcharge"),
+    ("refund", "reimburse", "reimbursement", "money back"),
+    ("cancel", "cancellation", "terminate", "termination", "unsubscribe", "stop"),
+    ("subscription", "subscribe", "membership", "contract"),
+    ("login", "logon", "signin", "log in", "log on", "log into", "sign in", "sign on"),
+    ("signup", "register", "registration", "sign up", "create an account"),
+    ("password", "passcode", "passphrase", "passwd", "pwd"),
+    ("shipping", "ship", "shipment", "deliver", "delivery", "dispatch", "postage", "courier"),
+    ("parcel", "package"),
+    ("return", "send back", "send it back", "give back"),
+    ("delete", "remove", "erase", "deletion", "wipe"),
+    ("delete account", "close account", "close my account", "close our account"),
+    ("email", "mail", "e mail"),
+    ("contact", "reach", "get in touch", "talk to", "speak to", "speak with"),
+    ("contact", "human", "real person", "live agent", "representative", "operator"),
+    ("phone", "telephone", "call", "hotline", "phone number"),
+    ("support", "helpdesk", "customer service", "customer care"),
+    ("employee", "staff", "colleague", "coworker", "worker", "personnel"),
+    ("key", "token"),
+    ("2fa", "mfa", "2sv", "two factor", "2 factor", "two step", "2 step", "multi factor"),
+    ("trial", "try", "test drive"),
+    ("internet", "wifi", "wi fi", "connection", "connectivity", "network"),
+    ("hardware", "device", "machine"),
+    ("problem", "issue", "error", "trouble", "bug", "broken", "fail", "failure"),
+    ("change", "update", "modify", "edit", "switch"),
+    ("create", "generate"),
+    ("enable", "activate", "turn on", "switch on"),
+    ("customer", "client"),
+    ("american express", "amex"),
+    ("invoice", "receipt for payment", "tax invoice"),
+)
+
+
+def _words(text: str) -> list[str]:
+    """Lowercased unicode words; apostrophes split contractions ("can't" -> "can", "t")."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _WORD.findall(_APOSTROPHE.sub(" ", folded))
+
+
+_APOSTROPHE = re.compile(r"['’ʼ‘`´]")
+_WORD = re.compile(r"[^\W_]+")
+
+
+@functools.lru_cache(maxsize=64)
+def _analyzer_for(language: str) -> _Analyzer:
+    """One analyzer per language, shared by all indexes, so stems are computed once."""
+    return _Analyzer(language.strip().lower().replace("_", "-").split("-")[0])
+
+
+class _Analyzer:
+    """Turns text into index terms the same way for entries and for user messages."""
+
+    def __init__(self, code: str) -> None:
+        self.stopwords = _STOPWORDS.get(code, frozenset())
+        name = _STEMMER_NAMES.get(code)
+        self._stemmer = (
+            snowballstemmer.stemmer(name)
+            if name is not None and name in snowballstemmer.algorithms()
+            else None
+        )
+        # The pure-Python Snowball stemmers keep state between calls, so guard them.
+        self._lock = threading.Lock()
+        self._words: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
+        if code == "en":
+            self._load_synonyms(_EN_SYNONYMS)
+        self._longest_phrase = max((len(key) for key in self._synonyms), default=1)
+        self._phrase_starts = {key[0] for key in self._synonyms if len(key) > 1}
+
+    def _load_synonyms(self, groups: Sequence[Sequence[str]]) -> None:
+        """Key every synonym by its stems, so inflections ("cancelled") map as well."""
+        for group in groups:
+            canonical = tuple(
+                self.stem(word) for word in _words(group[0]) if word not in self.stopwords
+            )
+            for entry in group:
+                key = tuple(self.stem(word) for word in _words(entry))
+                if self._synonyms.setdefault(key, canonical) != canonical:
+                    raise ValueError(f"synonym {entry!r} stems into two groups")
+
+    def stem(self, word: str) -> str:
+        if self._stemmer is None or any(char.isdigit() for char in word):
+            return word
+        with self._lock:
+            return str(self._stemmer.stemWord(word))
+
+    def _analyse(self, word: str) -> tuple[str, tuple[str, ...]]:
+        """The word's stem and the terms it stands for on its own (none for a stopword)."""
+        analysed = self._words.get(word)
+        if analysed is None:
+            stem = self.stem(word)
+            if len(word) < 2 or word in self.stopwords:
+                analysed = (stem, ())
+            else:
+                analysed = (stem, self._synonyms.get((stem,), (stem,)))
+            if len(self._words) >= _WORD_CACHE_SIZE:
+                self._words.clear()
+            self._words[word] = analysed
+        return analysed
+
+    def terms(self, text: str) -> list[str]:
+        """Index terms of ``text`` in order; phrases first, then stopwords, then synonyms."""
+        analysed = [self._analyse(word) for word in _words(text)]
+        terms: list[str] = []
+        i = 0
+        while i < len(analysed):
+            stem, word_terms = analysed[i]
+            size = 1
+            if stem in self._phrase_starts:
+                size = self._phrase_at(analysed, i)
+            if size > 1:
+                terms.extend(self._synonyms[tuple(stem for stem, _ in analysed[i : i + size])])
+            else:
+                terms.extend(word_terms)
+            i += size
+        return terms
+
+    def _phrase_at(self, analysed: list[tuple[str, tuple[str, ...]]], start: int) -> int:
+        """Length of the longest synonym phrase starting at ``start``, or 1 if none does."""
+        for size in range(min(self._longest_phrase, len(analysed) - start), 1, -1):
+            if tuple(stem for stem, _ in analysed[start : start + size]) in self._synonyms:
+                return size
+        return 1
+
+
+def _deletions(term: str) -> Iterator[str]:
+    for i in range(len(term)):
+        yield term[:i] + term[i + 1 :]
+
+
+def _one_typo_apart(a: str, b: str) -> bool:
+    """At most one insertion, deletion, substitution or swap of neighbours turns a into b."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    if len(a) != len(b):
+        shorter, longer = sorted((a, b), key=len)
+        return shorter[i:] == longer[i + 1 :]
+    if a[i + 1 :] == b[i + 1 :]:
+        return True
+    swapped = i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i]
+    return swapped and a[i + 2 :] == b[i + 2 :]
+
+
+class KnowledgeIndex:
+    """Built once from a bot's documents; cheap to query many times.
+
+    Each term's postings store its BM25F saturation per entry already divided by the ideal
+    saturation, so a query only adds up precomputed numbers for the entries sharing its terms.
+    """
+
+    def __init__(self, documents: Sequence[Document], language: str = "en") -> None:
+        self._analyzer = _analyzer_for(language)
+        self._ids = [document.id for document in documents]
+        terms = self._analyzer.terms
+        fields = [
+            {
+                "question": terms(document.question),
+                "answer": terms(document.answer),
+                "tags": [term for tag in document.tags for term in terms(tag)],
+            }
+            for document in documents
+        ]
+        average_length = {
+            name: max(1.0, sum(len(f[name]) for f in fields) / max(1, len(fields)))
+            for name in FIELD_WEIGHTS
+        }
+        ideal = FIELD_WEIGHTS["question"] / (K1 + FIELD_WEIGHTS["question"])
+        postings: defaultdict[str, list[tuple[int, float]]] = defaultdict(list)
+        for position, field_terms in enumerate(fields):
+            # BM25F: every occurrence adds its field's weight, normalised by the field's length.
+            pseudo_frequency: dict[str, float] = {}
+            for name, weight in FIELD_WEIGHTS.items():
+                field = field_terms[name]
+                per_occurrence = weight / (1 - B + B * len(field) / average_length[name])
+                for term in field:
+                    pseudo_frequency[term] = pseudo_frequency.get(term, 0.0) + per_occurrence
+            for term, tf in pseudo_frequency.items():
+                share = tf / (K1 + tf) / ideal
+                postings[term].append((position, share if share < 1.0 else 1.0))
+        self._postings = dict(postings)
+        self._variants: dict[str, list[str]] | None = None
+
+    def _idf(self, document_frequency: int) -> float:
+        """Okapi idf, kept positive; unseen words get the largest value on purpose."""
+        n = len(self._ids)
+        return math.log(1 + (n - document_frequency + 0.5) / (document_frequency + 0.5))
+
+    def _correct(self, term: str) -> str | None:
+        """A known term at most one typo away (SymSpell-style deletions), the most common one."""
+        if len(term) < _MIN_TYPO_LENGTH:
+            return None
+        if self._variants is None:
+            variants: defaultdict[str, list[str]] = defaultdict(list)
+            for known in self._postings:
+                if len(known) >= _MIN_TYPO_LENGTH:
+                    variants[known].append(known)
+                    for variant in set(_deletions(known)):
+                        variants[variant].append(known)
+            self._variants = dict(variants)
+        candidates = set(self._variants.get(term, ()))
+        for variant in _deletions(term):
+            candidates.update(self._variants.get(variant, ()))
+        candidates = {known for known in candidates if _one_typo_apart(term, known)}
+        if not candidates:
+            return None
+        return max(candidates, key=lambda known: (len(self._postings[known]), known))
+
+    def rank(self, query: str, limit: int = 5) -> list[Match]:
+        """Best entries first, only those sharing at least one term with the query."""
+        terms = list(dict.fromkeys(self._analyzer.terms(query)))
+        if not terms or not self._ids or limit <= 0:
+            return []
+        scores: defaultdict[int, float] = defaultdict(float)
+        total_weight = 0.0
+        for term in terms:
+            known = term if term in self._postings else self._correct(term)
+            postings = self._postings.get(known, []) if known is not None else []
+            weight = self._idf(len(postings))
+            total_weight += weight
+            for position, share in postings:
+                scores[position] += weight * share
+        best = heapq.nsmallest(
+            limit,
+            ((-score, self._ids[position]) for position, score in scores.items() if score > 0),
+        )
+        return [Match(id=doc_id, score=min(1.0, -score / total_weight)) for score, doc_id in best]
+
+    def best(self, query: str, threshold: float) -> Match | None:
+        """The top match if it reaches ``threshold``, else None (the bot uses its fallback)."""
+        top = self.rank(query, limit=1)
+        return top[0] if top and top[0].score >= threshold else None
+
+
+def rank(
+    query: str, documents: Sequence[Document], language: str = "en", limit: int = 5
+) -> list[Match]:
+    """One-off ranking; build a KnowledgeIndex instead when answering many messages."""
+    return KnowledgeIndex(documents, language).rank(query, limit)

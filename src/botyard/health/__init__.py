@@ -1,0 +1,1 @@
+"""Liveness and dependency health for operators and load balancers."""

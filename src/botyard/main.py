@@ -1,0 +1,78 @@
+"""The application factory: one place that wires settings, storage, limiter, log and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from botyard.account.router import router as account_router
+from botyard.api_keys.cache import key_cache
+from botyard.bots.router import router as bots_router
+from botyard.core.config import Settings, get_settings
+from botyard.core.database import create_engine, create_sessionmaker
+from botyard.core.errors import install_error_handlers
+from botyard.health.router import router as health_router
+from botyard.middleware import ApiMiddleware
+from botyard.ratelimit.limiter import Limiter, build_limiter
+from botyard.requestlog.writer import RequestLogWriter
+
+logger = logging.getLogger("botyard")
+
+API_DESCRIPTION = """
+The Botyard REST API. Authenticate every call with an API key from **Settings > API**:
+
+    Authorization: Bearer byk_…
+
+Keys carry scopes: `read` (view bots, conversations, analytics), `write` (create and modify
+bots and their settings, knowledge and conversations), `admin` (everything, including the
+team, API keys and request logs). Each operation lists the scope it needs. Calls are limited
+to 1000 per hour per organization; every response says how many remain.
+"""
+
+
+def create_app(settings: Settings | None = None, limiter: Limiter | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    key_cache.ttl = settings.key_cache_ttl
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.request_log.start()
+        try:
+            yield
+        finally:
+            await app.state.request_log.stop()
+            await app.state.limiter.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Botyard API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = sessionmaker
+    app.state.limiter = limiter or build_limiter(settings.redis_url)
+    app.state.request_log = RequestLogWriter(
+        sessionmaker,
+        flush_interval=settings.request_log_flush_interval,
+        batch_size=settings.request_log_batch_size,
+    )
+    install_error_handlers(app)
+    app.add_middleware(ApiMiddleware, max_body_bytes=settings.max_body_bytes)
+    for router in (health_router, account_router, bots_router):
+        app.include_router(router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory botyard.main:app_factory``."""
+    return create_app()

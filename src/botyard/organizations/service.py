@@ -1,0 +1,87 @@
+"""Organization rules: unique names, plans, per-organization rate limits."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from botyard.audit.service import Actor, record
+from botyard.core.errors import APIError, Conflict, NotFound
+from botyard.organizations.models import Organization, Plan
+
+ORG_NAME_MAX = 100
+
+
+def parse_plan(value: str) -> Plan:
+    try:
+        return Plan(value.lower())
+    except ValueError:
+        choices = ", ".join(p.value for p in Plan)
+        raise APIError(
+            "invalid_plan", f"Unknown plan {value!r}; choose one of {choices}.", param="plan"
+        ) from None
+
+
+async def create(session: AsyncSession, name: str, plan: Plan = Plan.FREE) -> Organization:
+    name = name.strip()
+    if not 1 <= len(name) <= ORG_NAME_MAX:
+        raise APIError(
+            "invalid_name", f"Name must be 1 to {ORG_NAME_MAX} characters.", param="name"
+        )
+    if await find(session, name) is not None:
+        raise Conflict("name_taken", f"An organization named {name!r} already exists.")
+    org = Organization(name=name, plan=plan.value)
+    session.add(org)
+    await session.flush()
+    return org
+
+
+async def find(session: AsyncSession, ref: str) -> Organization | None:
+    """By id, or by name ignoring case."""
+    query = select(Organization).where(
+        or_(Organization.id == ref, func.lower(Organization.name) == ref.strip().lower())
+    )
+    return (await session.scalars(query)).first()
+
+
+async def get(session: AsyncSession, ref: str) -> Organization:
+    org = await find(session, ref)
+    if org is None:
+        raise NotFound("organization", param="org")
+    return org
+
+
+async def list_all(session: AsyncSession) -> list[Organization]:
+    return list((await session.scalars(select(Organization).order_by(Organization.name))).all())
+
+
+async def set_plan(session: AsyncSession, org: Organization, plan: Plan, actor: Actor) -> None:
+    previous = org.plan
+    org.plan = plan.value
+    await record(
+        session,
+        organization_id=org.id,
+        action="plan.changed",
+        actor=actor,
+        target_type="organization",
+        target_id=org.id,
+        data={"from": previous, "to": plan.value},
+    )
+
+
+async def set_rate_limit(
+    session: AsyncSession, org: Organization, limit: int | None, actor: Actor
+) -> None:
+    if limit is not None and limit < 1:
+        raise APIError("invalid_rate_limit", "Rate limit must be at least 1.", param="rate_limit")
+    previous = org.rate_limit
+    org.rate_limit = limit
+    await record(
+        session,
+        organization_id=org.id,
+        action="rate_limit.changed",
+        actor=actor,
+        target_type="organization",
+        target_id=org.id,
+        data={"from": previous, "to": limit},
+    )

@@ -1,0 +1,83 @@
+"""Applying the limiter to API requests: the organization's hourly budget and brute-force guard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from botyard.api_keys.cache import VerifiedKey
+from botyard.core import clock
+from botyard.core.errors import RateLimited
+from botyard.ratelimit.limiter import Bucket, Decision, Limiter
+
+NOT_COUNTED: dict[str, Any] = {"x-rate-limit": "not counted"}
+"""``openapi_extra`` for routes that read the budget without spending it (GET /v1/rate_limit)."""
+
+
+def buckets_for(verified: VerifiedKey, default_limit: int) -> list[Bucket]:
+    """All keys of an organization share one bucket; a key may add a lower limit of its own."""
+    org_limit = verified.organization_rate_limit or default_limit
+    buckets = [Bucket(f"org:{verified.organization_id}", org_limit)]
+    if verified.key_rate_limit is not None and verified.key_rate_limit < org_limit:
+        buckets.append(Bucket(f"key:{verified.id}", verified.key_rate_limit))
+    return buckets
+
+
+def _is_not_counted(request: Request) -> bool:
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    return extra.get("x-rate-limit") == NOT_COUNTED["x-rate-limit"]
+
+
+async def enforce_rate_limit(request: Request, verified: VerifiedKey) -> Decision:
+    limiter: Limiter = request.app.state.limiter
+    settings = request.app.state.settings
+    buckets = buckets_for(verified, settings.default_rate_limit)
+    window = settings.rate_limit_window
+    if _is_not_counted(request):
+        decision = await limiter.peek(buckets, window, clock.timestamp())
+    else:
+        decision = await limiter.hit(buckets, window, clock.timestamp())
+        request.state.rate_limit_buckets = buckets
+    request.state.rate_limit = decision
+    if not decision.allowed:
+        raise RateLimited(
+            "rate_limit_exceeded",
+            f"{verified.organization_name} has used all {decision.limit} requests of its "
+            f"hourly API limit. Retry after {decision.retry_after} seconds, backing off "
+            "exponentially if it happens again; contact support for a higher limit.",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+    return decision
+
+
+async def limit_failed_attempts(request: Request, ip: str) -> None:
+    """Guessing keys is limited per client IP and never charged to any organization."""
+    limiter: Limiter = request.app.state.limiter
+    settings = request.app.state.settings
+    decision = await limiter.hit(
+        [Bucket(f"authfail:{ip}", settings.auth_failure_limit)],
+        settings.rate_limit_window,
+        clock.timestamp(),
+    )
+    if not decision.allowed:
+        raise RateLimited(
+            "rate_limit_exceeded",
+            f"Too many requests with invalid API keys from {ip}. Retry after "
+            f"{decision.retry_after} seconds with a valid key.",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+
+
+def rate_limit_headers(decision: Decision, window: int, now: float) -> list[tuple[bytes, bytes]]:
+    reset_in = max(0, int(decision.reset_at - now + 0.999))
+    values = {
+        "x-ratelimit-limit": str(decision.limit),
+        "x-ratelimit-remaining": str(decision.remaining),
+        "x-ratelimit-used": str(decision.used),
+        "x-ratelimit-reset": str(int(decision.reset_at + 0.999)),
+        "ratelimit-policy": f'"hourly";q={decision.limit};w={window}',
+        "ratelimit": f'"hourly";r={decision.remaining};t={reset_in}',
+    }
+    return [(k.encode(), v.encode()) for k, v in values.items()]

@@ -1,0 +1,212 @@
+"""Batches request-log rows in memory and writes them off the request path.
+
+The same batches keep ``last_used_at`` / ``last_used_ip``, the addresses each key was used
+from, and the flags for keys presented after revocation or in a URL, so authentication never
+writes to the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from botyard.api_keys.models import ApiKey, ApiKeyAddress
+from botyard.requestlog.models import RequestLog
+
+logger = logging.getLogger("botyard.requestlog")
+
+MAX_PENDING = 200_000
+"""Rows kept while the database is unreachable; past this the oldest are dropped (and logged)."""
+
+
+@dataclass(slots=True)
+class LogEntry:
+    id: str
+    created_at: datetime
+    method: str
+    route: str
+    status: int
+    latency_ms: float
+    request_id: str
+    ip: str | None
+    user_agent: str | None
+    organization_id: str | None = None
+    key_id: str | None = None
+    error_code: str | None = None
+    authenticated: bool = False
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": self.created_at,
+            "organization_id": self.organization_id,
+            "key_id": self.key_id,
+            "method": self.method,
+            "route": self.route,
+            "status": self.status,
+            "error_code": self.error_code,
+            "latency_ms": self.latency_ms,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "request_id": self.request_id,
+        }
+
+
+@dataclass(slots=True)
+class KeyUsage:
+    last_used_at: datetime | None = None
+    last_used_ip: str | None = None
+    revoked_use_at: datetime | None = None
+    exposed_in_url_at: datetime | None = None
+
+
+def summarize(
+    entries: list[LogEntry],
+) -> tuple[dict[str, KeyUsage], set[tuple[str, str, datetime]]]:
+    """Per key: latest authenticated use and flags; plus (key, ip, first time) pairs seen."""
+    usage: dict[str, KeyUsage] = {}
+    addresses: dict[tuple[str, str], datetime] = {}
+    for entry in entries:
+        if entry.key_id is None:
+            continue
+        item = usage.setdefault(entry.key_id, KeyUsage())
+        at = entry.created_at
+        if entry.authenticated:
+            if item.last_used_at is None or at >= item.last_used_at:
+                item.last_used_at, item.last_used_ip = at, entry.ip
+            if entry.ip:
+                addresses.setdefault((entry.key_id, entry.ip), at)
+        elif entry.error_code == "api_key_revoked":
+            item.revoked_use_at = max(at, item.revoked_use_at or at)
+        elif entry.error_code == "api_key_in_url":
+            item.exposed_in_url_at = max(at, item.exposed_in_url_at or at)
+    return usage, {(k, ip, at) for (k, ip), at in addresses.items()}
+
+
+class RequestLogWriter:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        flush_interval: float = 1.0,
+        batch_size: int = 500,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._flush_interval = flush_interval
+        self._batch_size = batch_size
+        self._pending: list[LogEntry] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self.written = 0
+
+    def add(self, entry: LogEntry) -> None:
+        """Called on the request path: an append, nothing more."""
+        self._pending.append(entry)
+        if len(self._pending) >= self._batch_size:
+            self._wake.set()
+        if len(self._pending) > MAX_PENDING:
+            dropped = len(self._pending) - MAX_PENDING
+            del self._pending[:dropped]
+            logger.error("request log backlog full: dropped %d oldest rows", dropped)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="request-log-writer")
+
+    async def stop(self) -> None:
+        """Stop the loop and write everything still pending (clean shutdown loses nothing)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._flush_interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                logger.exception("request log flush failed; will retry")
+
+    async def flush(self) -> int:
+        async with self._flush_lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return 0
+            try:
+                async with self._sessionmaker() as session:
+                    await self._write(session, batch)
+                    await session.commit()
+            except BaseException:
+                self._pending[:0] = batch
+                raise
+            self.written += len(batch)
+            return len(batch)
+
+    async def _write(self, session: AsyncSession, batch: list[LogEntry]) -> None:
+        await session.execute(insert(RequestLog), [entry.row() for entry in batch])
+        usage, addresses = summarize(batch)
+        for key_id, item in usage.items():
+            await self._update_key(session, key_id, item)
+        if addresses:
+            dialect = session.get_bind().dialect.name
+            builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            statement = builder(ApiKeyAddress).on_conflict_do_nothing(
+                index_elements=["key_id", "ip"]
+            )
+            await session.execute(
+                statement,
+                [
+                    {"key_id": k, "ip": ip, "first_seen_at": at, "last_seen_at": at}
+                    for k, ip, at in addresses
+                ],
+            )
+            for key_id, ip, at in addresses:
+                await session.execute(
+                    update(ApiKeyAddress)
+                    .where(
+                        ApiKeyAddress.key_id == key_id,
+                        ApiKeyAddress.ip == ip,
+                        ApiKeyAddress.last_seen_at < at,
+                    )
+                    .values(last_seen_at=at)
+                )
+
+    @staticmethod
+    async def _update_key(session: AsyncSession, key_id: str, item: KeyUsage) -> None:
+        if item.last_used_at is not None:
+            await session.execute(
+                update(ApiKey)
+                .where(
+                    ApiKey.id == key_id,
+                    (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at <= item.last_used_at),
+                )
+                .values(last_used_at=item.last_used_at, last_used_ip=item.last_used_ip)
+            )
+        if item.revoked_use_at is not None:
+            await session.execute(
+                update(ApiKey).where(ApiKey.id == key_id).values(revoked_use_at=item.revoked_use_at)
+            )
+        if item.exposed_in_url_at is not None:
+            await session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id)
+                .values(exposed_in_url_at=item.exposed_in_url_at)
+            )

@@ -1,0 +1,85 @@
+"""Fixtures shared by the whole suite: a migrated database per backend, the app, a client."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from botyard.core import clock
+from botyard.core.config import Settings
+from botyard.core.database import create_engine
+from botyard.core.migrate import upgrade_async
+from botyard.main import create_app
+from tests.backends import create_postgres_database, drop_postgres_database
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A database migrated with Alembic, once per backend for the whole run."""
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "botyard.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        url = await create_postgres_database()
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await upgrade_async(connection, url)
+    await engine.dispose()
+    yield url
+    if request.param == "postgresql":
+        await drop_postgres_database(url)
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "redis_url": None,
+        "request_log_flush_interval": 3600.0,
+        "doc_base_url": "https://docs.test/errors",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str) -> AsyncIterator[FastAPI]:
+    """One app per backend; each test builds its own organization, so tests never collide."""
+    application = create_app(make_settings(database_url))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def fresh_ip() -> str:
+    """A distinct client address per client, so per-IP limits of one test never touch another."""
+    return f"198.18.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=(fresh_ip(), 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[clock.FrozenClock]:
+    """Time stands still unless the test moves it; restores the real clock afterwards."""
+    frozen = clock.FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    previous = clock.set_clock(frozen)
+    yield frozen
+    clock.set_clock(previous)
+
+
+@pytest.fixture(autouse=True)
+def _capture_all_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Capture every logger at DEBUG so secret-leak tests see everything that was logged."""
+    caplog.set_level(logging.DEBUG)
