@@ -12,8 +12,8 @@ mean something different for every bot. The score is therefore normalised: each 
 contributes its BM25 saturation in the entry divided by the saturation of a single occurrence
 in an average-length question (capped at 1), weighted by the term's idf, and the sum is divided
 by the total idf of the query. The result is the idf-weighted share of the user's message that
-the entry matches: 1.0 when every term is found in the question, about 0.6 per term found only
-in the answer, 0.0 when nothing is. Words the knowledge base has never seen carry the highest
+the entry matches: 1.0 when every term is found in the question, 0.0 when none is; a term
+found only in an average-length answer counts for about 0.6 of its weight. Words the knowledge base has never seen carry the highest
 idf, so an off-topic message that shares one common word with an entry still scores low.
 
 This module is deliberately pure: no database, no other botyard imports.
@@ -201,8 +201,11 @@ _EN_SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("enable", "activate", "turn on", "switch on"),
     ("customer", "client"),
     ("american express", "amex"),
-    ("invoice", "receipt for payment", "tax invoice"),
 )
+
+
+_APOSTROPHE = re.compile(r"['’ʼ‘`´]")
+_WORD = re.compile(r"[^\W_]+")
 
 
 def _words(text: str) -> list[str]:
@@ -211,14 +214,15 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(_APOSTROPHE.sub(" ", folded))
 
 
-_APOSTROPHE = re.compile(r"['’ʼ‘`´]")
-_WORD = re.compile(r"[^\W_]+")
+def _analyzer_for(language: str) -> _Analyzer:
+    """The shared analyzer for a language tag such as "en", "fr-CA" or "pt_BR"."""
+    return _analyzer_for_code(language.strip().lower().replace("_", "-").split("-")[0])
 
 
 @functools.lru_cache(maxsize=64)
-def _analyzer_for(language: str) -> _Analyzer:
-    """One analyzer per language, shared by all indexes, so stems are computed once."""
-    return _Analyzer(language.strip().lower().replace("_", "-").split("-")[0])
+def _analyzer_for_code(code: str) -> _Analyzer:
+    """One analyzer per language, shared by all indexes, so each word is analysed once."""
+    return _Analyzer(code)
 
 
 class _Analyzer:

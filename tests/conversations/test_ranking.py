@@ -1,0 +1,235 @@
+"""Tests for the knowledge-base ranking that decides whether a bot answers or falls back."""
+
+import random
+import time
+
+import pytest
+
+from botyard.conversations.ranking import (
+    DEFAULT_ANSWER_THRESHOLD,
+    Document,
+    KnowledgeIndex,
+    Match,
+    _Analyzer,
+    _analyzer_for,
+    _one_typo_apart,
+    rank,
+)
+
+from .reply_quality_set import KNOWLEDGE_BASE, LABELLED_QUESTIONS, UNRELATED_QUESTIONS
+
+DOCS = (
+    Document("refund", "How do I get a refund?", "Refunds are paid within 5 days.", ("billing",)),
+    Document("password", "How do I reset my password?", "Use the forgot-password link."),
+    Document("hours", "When are you open?", "Monday to Friday, 9 to 5.", ("support",)),
+)
+
+
+def terms(text: str, language: str = "en") -> list[str]:
+    return _analyzer_for(language).terms(text)
+
+
+def test_tokenizer_lowercases_strips_punctuation_and_stopwords() -> None:
+    assert terms("Where is MY Parcel?!") == ["parcel"]
+    assert terms("order_id: 1234") == ["order", "id", "1234"]
+
+
+def test_contractions_are_split_and_their_pieces_dropped() -> None:
+    assert terms("I can't log in, it's broken") == ["login", "problem"]
+    assert terms("I’m locked out — can’t sign-in") == ["lock", "login"]
+
+
+def test_stemming_groups_inflections() -> None:
+    assert terms("refunds refunded refunding") == ["refund", "refund", "refund"]
+    assert terms("Remboursements", "fr") == terms("remboursement", "fr")
+
+
+def test_french_elisions_and_stopwords_are_removed() -> None:
+    assert terms("J'ai commandé des lecteurs de cartes", "fr") == ["command", "lecteur", "cart"]
+
+
+def test_synonyms_map_support_vocabulary_onto_one_term() -> None:
+    assert terms("money back") == terms("refund") == terms("reimbursement")
+    assert terms("log in") == terms("sign in") == terms("Log-in") == terms("login")
+    assert terms("passcode") == terms("password")
+    assert terms("cost") == terms("pricing") == terms("prices")
+    assert terms("cancelled") == terms("terminate")
+    assert terms("e-mail") == terms("email")
+    assert terms("close my account") == terms("delete account")
+
+
+def test_synonym_table_rejects_a_word_stemming_into_two_groups() -> None:
+    analyzer = _Analyzer("en")
+    with pytest.raises(ValueError, match="two groups"):
+        analyzer._load_synonyms([("cancel", "terminate"), ("hardware", "terminal")])
+
+
+def test_language_codes_pick_a_stemmer_and_unknown_ones_do_not_stem() -> None:
+    assert terms("Refunds", "en-GB") == terms("refund", "EN_us") == ["refund"]
+    assert terms("Refunds", "tlh") == ["refunds"]
+    docs = [Document("r", "Refund policy", "We refund within 30 days.")]
+    assert [m.id for m in rank("refunded?", docs, language="en")] == ["r"]
+    assert rank("refunded?", docs, language="xx") == []
+    assert [m.id for m in rank("refund", docs, language="xx")] == ["r"]
+
+
+def test_empty_inputs_give_no_matches() -> None:
+    index = KnowledgeIndex(DOCS)
+    assert KnowledgeIndex([]).rank("refund") == []
+    assert rank("refund", []) == []
+    assert index.rank("") == []
+    assert index.rank("?!  ...") == []
+    assert index.rank("how do I do it?") == []
+    assert index.rank("refund", limit=0) == []
+    assert index.best("how do I do it?", threshold=0.0) is None
+
+
+def test_scores_are_normalised_between_zero_and_one() -> None:
+    docs = [*KNOWLEDGE_BASE, Document("echo", "refund refund refund", "refund " * 50, ("refund",))]
+    index = KnowledgeIndex(docs)
+    queries = [q for q, _ in LABELLED_QUESTIONS] + list(UNRELATED_QUESTIONS) + ["refund"]
+    for query in queries:
+        for match in index.rank(query, limit=len(docs)):
+            assert 0.0 < match.score <= 1.0
+
+
+def test_every_entry_ranks_first_for_its_own_question() -> None:
+    index = KnowledgeIndex(KNOWLEDGE_BASE)
+    for document in KNOWLEDGE_BASE:
+        top = index.rank(document.question, limit=1)
+        assert top[0].id == document.id
+        assert top[0].score >= 0.9
+
+
+def test_results_are_best_first_and_respect_the_limit() -> None:
+    index = KnowledgeIndex(KNOWLEDGE_BASE)
+    matches = index.rank("how do I change my card, plan or password", limit=4)
+    assert len(matches) == 4
+    scores = [m.score for m in matches]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_question_field_outweighs_answer_field() -> None:
+    docs = [
+        Document("in-answer", "Where is the office?", "Parking is behind the building."),
+        Document("in-question", "Is there parking?", "Yes, behind the office."),
+    ]
+    matches = rank("parking", docs)
+    assert [m.id for m in matches] == ["in-question", "in-answer"]
+    assert matches[0].score == pytest.approx(1.0)
+    assert 0.4 < matches[1].score < 0.8
+
+
+def test_unmatched_words_lower_the_score() -> None:
+    index = KnowledgeIndex(KNOWLEDGE_BASE)
+    alone = index.rank("refund")[0]
+    diluted = index.rank("refund for my pizza")[0]
+    assert alone.id == diluted.id == "refund-policy"
+    assert alone.score == pytest.approx(1.0)
+    assert diluted.score < DEFAULT_ANSWER_THRESHOLD
+
+
+def test_repeating_a_word_in_the_query_does_not_inflate_it() -> None:
+    index = KnowledgeIndex(KNOWLEDGE_BASE)
+    assert index.rank("refund pizza") == index.rank("refund refund refund pizza")
+
+
+def test_best_applies_the_threshold() -> None:
+    index = KnowledgeIndex(DOCS)
+    assert index.best("refund please", threshold=DEFAULT_ANSWER_THRESHOLD) == Match("refund", 1.0)
+    assert index.best("refund please", threshold=1.0) is not None
+    assert index.best("weather in Paris", threshold=DEFAULT_ANSWER_THRESHOLD) is None
+    assert index.best("password and refund", threshold=0.9) is None
+
+
+def test_one_typo_is_forgiven_on_longer_words_only() -> None:
+    index = KnowledgeIndex(KNOWLEDGE_BASE)
+    assert index.rank("pasword")[0] == index.rank("password")[0]
+    assert index.rank("passwrod")[0].id == "password-reset"
+    assert index.rank("kye") == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("password", "pasword", True),
+        ("pasword", "password", True),
+        ("password", "passwprd", True),
+        ("password", "passowrd", True),
+        ("ab", "ba", True),
+        ("translat", "transact", False),
+        ("abcd", "acdb", False),
+        ("abc", "abcde", False),
+    ],
+)
+def test_one_typo_apart(a: str, b: str, expected: bool) -> None:
+    assert _one_typo_apart(a, b) is expected
+
+
+def test_module_rank_matches_the_index() -> None:
+    query = "how do I get my money back"
+    assert rank(query, KNOWLEDGE_BASE, limit=3) == KnowledgeIndex(KNOWLEDGE_BASE).rank(query, 3)
+
+
+def test_document_order_does_not_change_the_ranking() -> None:
+    expected = KnowledgeIndex(KNOWLEDGE_BASE)
+    shuffled = list(KNOWLEDGE_BASE)
+    random.Random(7).shuffle(shuffled)
+    index = KnowledgeIndex(shuffled)
+    for query, _ in LABELLED_QUESTIONS:
+        got = [(m.id, round(m.score, 9)) for m in index.rank(query)]
+        assert got == [(m.id, round(m.score, 9)) for m in expected.rank(query)]
+
+
+def test_reply_quality(capsys: pytest.CaptureFixture[str]) -> None:
+    """Acceptance: paraphrases get the right answer, off-topic messages get the fallback."""
+    index = KnowledgeIndex(KNOWLEDGE_BASE)
+    right = 0
+    for question, expected in LABELLED_QUESTIONS:
+        match = index.best(question, DEFAULT_ANSWER_THRESHOLD)
+        right += match is not None and match.id == expected
+    fallbacks = sum(
+        index.best(question, DEFAULT_ANSWER_THRESHOLD) is None for question in UNRELATED_QUESTIONS
+    )
+    total, unrelated = len(LABELLED_QUESTIONS), len(UNRELATED_QUESTIONS)
+    accuracy = right / total
+    with capsys.disabled():
+        print(
+            f"\nreply quality: {right}/{total} = {accuracy:.0%}  "
+            f"unrelated fallback: {fallbacks}/{unrelated}"
+        )
+    assert accuracy >= 0.80
+    assert fallbacks == unrelated
+
+
+def test_labelled_set_is_big_enough_and_consistent() -> None:
+    ids = {document.id for document in KNOWLEDGE_BASE}
+    assert len(ids) == len(KNOWLEDGE_BASE) >= 20
+    assert len(LABELLED_QUESTIONS) >= 40
+    assert len(UNRELATED_QUESTIONS) >= 10
+    assert {expected for _, expected in LABELLED_QUESTIONS} <= ids
+    entry_questions = {document.question.casefold() for document in KNOWLEDGE_BASE}
+    assert not {question.casefold() for question, _ in LABELLED_QUESTIONS} & entry_questions
+
+
+def test_index_of_500_entries_builds_and_answers_quickly() -> None:
+    rng = random.Random(3)
+    words = [w for d in KNOWLEDGE_BASE for w in f"{d.question} {d.answer}".split()]
+    words += ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=7)) for _ in range(3000)]
+    docs = [
+        Document(
+            f"doc-{i}",
+            " ".join(rng.choices(words, k=10)),
+            " ".join(rng.choices(words, k=60)),
+            tuple(rng.choices(words, k=3)),
+        )
+        for i in range(500)
+    ]
+    started = time.perf_counter()
+    index = KnowledgeIndex(docs)
+    built = time.perf_counter()
+    for question, _ in LABELLED_QUESTIONS:
+        index.rank(question)
+    answered = time.perf_counter()
+    assert built - started < 1.0
+    assert (answered - built) / len(LABELLED_QUESTIONS) < 0.05
