@@ -83,3 +83,30 @@ def frozen_clock() -> Iterator[clock.FrozenClock]:
 def _capture_all_logs(caplog: pytest.LogCaptureFixture) -> None:
     """Capture every logger at DEBUG so secret-leak tests see everything that was logged."""
     caplog.set_level(logging.DEBUG)
+
+
+BACKEND_FIXTURES = {"database_url": "storage", "limiter_backend": "rate limiting"}
+_backend_outcomes: dict[tuple[str, str], dict[str, int]] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and (report.when == "call" or report.outcome != "passed"):
+        for fixture, label in BACKEND_FIXTURES.items():
+            backend = callspec.params.get(fixture)
+            if backend is not None:
+                counts = _backend_outcomes.setdefault((label, str(backend)), {})
+                counts[report.outcome] = counts.get(report.outcome, 0) + 1
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly which backends really ran, so a skipped PostgreSQL or Redis is visible."""
+    if not _backend_outcomes:
+        return
+    terminalreporter.section("backends")
+    for (label, backend), counts in sorted(_backend_outcomes.items()):
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        terminalreporter.write_line(f"{label} tests on {backend}: {summary}")

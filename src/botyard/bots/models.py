@@ -5,11 +5,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from botyard.core import clock
 from botyard.core.database import Base, JSONType, UTCDateTime
+from botyard.conversations.ranking import DEFAULT_ANSWER_THRESHOLD
 from botyard.core.ids import new_id
 
 DEFAULT_WELCOME = "Hi! How can I help you today?"
 DEFAULT_FALLBACK = "Sorry, I don't know the answer to that yet. A teammate will follow up."
-DEFAULT_THRESHOLD = 0.35
 
 
 class Bot(Base):
@@ -25,7 +25,7 @@ class Bot(Base):
     welcome_message: Mapped[str] = mapped_column(Text, default=DEFAULT_WELCOME)
     fallback_message: Mapped[str] = mapped_column(Text, default=DEFAULT_FALLBACK)
     language: Mapped[str] = mapped_column(String(10), default="en")
-    answer_threshold: Mapped[float] = mapped_column(Float, default=DEFAULT_THRESHOLD)
+    answer_threshold: Mapped[float] = mapped_column(Float, default=DEFAULT_ANSWER_THRESHOLD)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 

@@ -47,7 +47,7 @@ async def find(session: AsyncSession, ref: str) -> Organization | None:
 async def get(session: AsyncSession, ref: str) -> Organization:
     org = await find(session, ref)
     if org is None:
-        raise NotFound("organization", param="org")
+        raise NotFound(f"organization {ref!r} (give its id or exact name)", param="org")
     return org
 
 

@@ -1,0 +1,354 @@
+"""The `botyard` command: serve, migrate, seed the demo, and manage organizations, users and keys.
+
+Secrets go to stdout alone (so `KEY=$(botyard keys create …)` works); everything else to stderr.
+Bad input exits non-zero with one line that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from botyard.api_keys import service as keys
+from botyard.api_keys.models import ApiKey
+from botyard.audit.service import CLI_ACTOR
+from botyard.core import clock
+from botyard.core.config import get_settings
+from botyard.core.database import create_engine, create_sessionmaker
+from botyard.core.durations import parse_duration
+from botyard.core.errors import APIError
+from botyard.core.migrate import upgrade
+from botyard.core.timefmt import rfc3339
+from botyard.organizations import service as orgs
+from botyard.users import service as users
+from botyard.users.passwords import MIN_PASSWORD_LENGTH
+
+app = typer.Typer(help="Botyard: self-hosted chatbots with a developer API.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organizations, plans and rate limits.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+
+T = TypeVar("T")
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def info(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction on the configured database; API errors become one line."""
+
+    async def main() -> T:
+        engine = create_engine(get_settings().database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except APIError as exc:
+        fail(exc.message)
+
+
+def _duration(text: str, option: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        fail(f"{option}: {exc}", 2)
+
+
+def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    widths = {c: max([len(c)] + [len(str(r.get(c) or "")) for r in rows]) for c in columns}
+    typer.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        typer.echo("  ".join(str(row.get(c) or "").ljust(widths[c]) for c in columns))
+
+
+def _migrate() -> None:
+    url = get_settings().database_url
+    upgrade(url)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Apply migrations, then serve the API and dashboard."""
+    import uvicorn
+
+    _migrate()
+    info(f"Botyard listening on http://{host}:{port} (API docs at /docs)")
+    uvicorn.run(
+        "botyard.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to the configured database."""
+    _migrate()
+    info("database is up to date")
+
+
+@app.command()
+def demo() -> None:
+    """Seed the Acme demo organization (idempotent) and print the owner's login."""
+    from botyard.demo import seed_demo
+
+    _migrate()
+    result = run(seed_demo)
+    settings = get_settings()
+    verb = "created" if result.created else "already present; refreshed the owner's password"
+    info(f"Demo organization {result.organization.name} ({result.organization.id}) {verb}.")
+    info(f"Log in at {settings.public_url}/dashboard/login")
+    info(f"  email:    {result.owner_email}")
+    info(f"  password: {result.owner_password}")
+
+
+# Organizations ------------------------------------------------------------------------------
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: str,
+    plan: Annotated[str, typer.Option(help="free, starter, professional or enterprise.")] = "free",
+) -> None:
+    """Create an organization and print its id."""
+
+    async def work(session: AsyncSession) -> str:
+        org = await orgs.create(session, name, orgs.parse_plan(plan))
+        return org.id
+
+    typer.echo(run(work))
+
+
+@orgs_app.command("list")
+def orgs_list(as_json: JsonOption = False) -> None:
+    """List organizations with their plan and rate limit."""
+    default = get_settings().default_rate_limit
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": o.id,
+                "name": o.name,
+                "plan": o.plan,
+                "rate_limit": o.rate_limit or default,
+                "created_at": rfc3339(o.created_at),
+            }
+            for o in await orgs.list_all(session)
+        ]
+
+    rows = run(work)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        _print_table(rows, ["id", "name", "plan", "rate_limit", "created_at"])
+
+
+@orgs_app.command("set-plan")
+def orgs_set_plan(org: str, plan: str) -> None:
+    """Change an organization's plan; API access follows within a second, without restart."""
+
+    async def work(session: AsyncSession) -> str:
+        found = await orgs.get(session, org)
+        await orgs.set_plan(session, found, orgs.parse_plan(plan), CLI_ACTOR)
+        return f"{found.name} is now on the {found.plan} plan"
+
+    info(run(work))
+
+
+@orgs_app.command("set-rate-limit")
+def orgs_set_rate_limit(
+    org: str, limit: Annotated[int, typer.Argument(help="Requests per hour.")]
+) -> None:
+    """Set an organization's hourly API request limit."""
+
+    async def work(session: AsyncSession) -> str:
+        found = await orgs.get(session, org)
+        await orgs.set_rate_limit(session, found, limit, CLI_ACTOR)
+        return f"{found.name} may now make {limit} requests per hour"
+
+    info(run(work))
+
+
+# Users --------------------------------------------------------------------------------------
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
+    line = sys.stdin.readline().rstrip("\n")
+    if not line:
+        fail(f"pipe a password of at least {MIN_PASSWORD_LENGTH} characters on stdin")
+    return line
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    org: Annotated[str, typer.Option(help="Organization id or name.")],
+    role: Annotated[str, typer.Option(help="owner, admin or member.")] = "member",
+) -> None:
+    """Create a user in an organization (password from stdin or a prompt)."""
+    parsed_role = users.parse_role(role) if role else fail("--role is required")
+    password = _read_password()
+
+    async def work(session: AsyncSession) -> str:
+        found = await orgs.get(session, org)
+        user = await users.create_user(session, email, password)
+        await users.add_member(session, found, user, parsed_role)
+        return user.id
+
+    typer.echo(run(work))
+
+
+# Keys ---------------------------------------------------------------------------------------
+
+
+def _key_row(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "hint": key.hint,
+        "scopes": key.scopes,
+        "status": keys.status_of(key).value,
+        "created_at": rfc3339(key.created_at),
+        "expires_at": rfc3339(key.expires_at) if key.expires_at else None,
+        "last_used_at": rfc3339(key.last_used_at) if key.last_used_at else None,
+        "revoked_at": rfc3339(key.revoked_at) if key.revoked_at else None,
+    }
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="Organization id or name.")],
+    name: Annotated[str, typer.Option(help="A descriptive name, e.g. 'Website Integration'.")],
+    scope: Annotated[list[str], typer.Option(help="read, write or admin; repeat for several.")],
+    expires_in: Annotated[
+        str | None, typer.Option(help="Lifetime such as 90d, 12h, 15m or 90s.")
+    ] = None,
+) -> None:
+    """Create an API key and print it once, alone on stdout."""
+    lifetime = _duration(expires_in, "--expires-in") if expires_in else None
+
+    async def work(session: AsyncSession) -> tuple[ApiKey, str]:
+        found = await orgs.get(session, org)
+        return await keys.create_key(
+            session,
+            found,
+            name=name,
+            scopes=scope,
+            actor=CLI_ACTOR,
+            expires_at=clock.now() + lifetime if lifetime else None,
+        )
+
+    key, plaintext = run(work)
+    info(f"Created {key.id} ({key.name}; scopes {', '.join(key.scopes)}). Store it now: it is")
+    info("shown this once and cannot be recovered.")
+    typer.echo(plaintext)
+
+
+@keys_app.command("list")
+def keys_list(
+    org: Annotated[str, typer.Option(help="Organization id or name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """List an organization's keys (hints only: keys are never stored)."""
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        found = await orgs.get(session, org)
+        rows: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page, has_more, cursor = await keys.list_keys(
+                session, found.id, limit=100, cursor=cursor
+            )
+            rows.extend(_key_row(k) for k in page)
+            if not has_more:
+                return rows
+
+    rows = run(work)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            row["scopes"] = ",".join(row["scopes"])
+        _print_table(rows, ["id", "name", "hint", "scopes", "status", "expires_at", "last_used_at"])
+
+
+async def _key_by_id(session: AsyncSession, key_id: str) -> ApiKey:
+    key = await keys.find_key(session, key_id)
+    if key is None:
+        fail(f"no API key with id {key_id}")
+    return key
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key for good; running servers refuse it within a second."""
+
+    async def work(session: AsyncSession) -> ApiKey:
+        return await keys.revoke(session, await _key_by_id(session, key_id), CLI_ACTOR)
+
+    key = run(work)
+    info(f"Revoked {key.id} ({key.name}) at {rfc3339(key.revoked_at or clock.now())}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: str,
+    grace: Annotated[
+        str, typer.Option(help="How long the old key keeps working, 0 to 7d (0 = revoke now).")
+    ] = "24h",
+) -> None:
+    """Replace a key with a new one (printed once, alone on stdout)."""
+    period = timedelta(0) if grace.strip() == "0" else _duration(grace, "--grace")
+
+    async def work(session: AsyncSession) -> tuple[ApiKey, ApiKey, str]:
+        old = await _key_by_id(session, key_id)
+        org = await orgs.get(session, old.organization_id)
+        new, plaintext = await keys.rotate(session, org, old, CLI_ACTOR, period)
+        return old, new, plaintext
+
+    old, new, plaintext = run(work)
+    ends = old.revoked_at or old.expires_at
+    info(
+        f"Rotated {old.id} to {new.id}; the old key stops working at {rfc3339(ends or clock.now())}."
+    )
+    typer.echo(plaintext)
+
+
+def main() -> None:
+    app()
