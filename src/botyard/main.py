@@ -9,15 +9,22 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from botyard.account.router import router as account_router
+from botyard.analytics.router import router as analytics_router
 from botyard.api_keys.cache import key_cache
+from botyard.api_keys.router import router as api_keys_router
+from botyard.audit.router import router as audit_router
 from botyard.bots.router import router as bots_router
+from botyard.conversations.router import router as conversations_router
 from botyard.core.config import Settings, get_settings
 from botyard.core.database import create_engine, create_sessionmaker
 from botyard.core.errors import install_error_handlers
+from botyard.dashboard.router import router as dashboard_router
 from botyard.health.router import router as health_router
 from botyard.middleware import ApiMiddleware
 from botyard.ratelimit.limiter import Limiter, build_limiter
+from botyard.requestlog.router import router as logs_router
 from botyard.requestlog.writer import RequestLogWriter
+from botyard.team.router import router as team_router
 
 logger = logging.getLogger("botyard")
 
@@ -68,7 +75,18 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     )
     install_error_handlers(app)
     app.add_middleware(ApiMiddleware, max_body_bytes=settings.max_body_bytes)
-    for router in (health_router, account_router, bots_router):
+    for router in (
+        health_router,
+        account_router,
+        bots_router,
+        conversations_router,
+        analytics_router,
+        team_router,
+        api_keys_router,
+        logs_router,
+        audit_router,
+        dashboard_router,
+    ):
         app.include_router(router)
     return app
 

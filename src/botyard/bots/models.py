@@ -3,9 +3,9 @@ from datetime import datetime
 from sqlalchemy import Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from botyard.conversations.ranking import DEFAULT_ANSWER_THRESHOLD
 from botyard.core import clock
 from botyard.core.database import Base, JSONType, UTCDateTime
-from botyard.conversations.ranking import DEFAULT_ANSWER_THRESHOLD
 from botyard.core.ids import new_id
 
 DEFAULT_WELCOME = "Hi! How can I help you today?"

@@ -1,0 +1,1 @@
+"""Analytics: conversation and message figures per organization or bot, totals and series."""

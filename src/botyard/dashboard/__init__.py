@@ -1,0 +1,1 @@
+"""The server-rendered dashboard: login, bots, conversations, analytics, Settings > API and Team."""
