@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
+from typer.core import TyperGroup
 
 from botyard.api_keys import service as keys
 from botyard.api_keys.models import ApiKey
@@ -30,7 +31,52 @@ from botyard.organizations import service as orgs
 from botyard.users import service as users
 from botyard.users.passwords import MIN_PASSWORD_LENGTH
 
-app = typer.Typer(help="Botyard: self-hosted chatbots with a developer API.", no_args_is_help=True)
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (a missing option, a value of the wrong type) as one line on stderr, as the
+    contract promises, instead of click's usage box."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        def invoke() -> Any:
+            return super(OneLineErrors, self).main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+
+        if not standalone_mode:
+            return invoke()
+        try:
+            result = invoke()
+        except typer.TyperException as exc:
+            code = int(getattr(exc, "exit_code", 1))
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                sys.exit(code)  # the help was already printed
+            format_message = getattr(exc, "format_message", None)
+            text = format_message() if callable(format_message) else str(exc)
+            message = " ".join(str(text).split())
+            context = getattr(exc, "ctx", None)
+            if context is not None:
+                message += f" (see '{context.command_path} --help')"
+            typer.echo(f"error: {message}", err=True)
+            sys.exit(code)
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(
+    cls=OneLineErrors,
+    help="Botyard: self-hosted chatbots with a developer API.",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 orgs_app = typer.Typer(help="Organizations, plans and rate limits.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
@@ -222,7 +268,10 @@ def users_create(
     role: Annotated[str, typer.Option(help="owner, admin or member.")] = "member",
 ) -> None:
     """Create a user in an organization (password from stdin or a prompt)."""
-    parsed_role = users.parse_role(role) if role else fail("--role is required")
+    try:
+        parsed_role = users.parse_role(role)
+    except APIError as exc:
+        fail(exc.message)
     password = _read_password()
 
     async def work(session: AsyncSession) -> str:

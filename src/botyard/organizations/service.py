@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botyard.api_keys.cache import key_cache
 from botyard.audit.service import Actor, record
+from botyard.core.database import after_commit
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.organizations.models import Organization, Plan
 
@@ -55,9 +57,16 @@ async def list_all(session: AsyncSession) -> list[Organization]:
     return list((await session.scalars(select(Organization).order_by(Organization.name))).all())
 
 
+def _evict_keys_on_commit(session: AsyncSession, org: Organization) -> None:
+    """Cached keys carry the plan and limit; drop them once the change is visible to all."""
+    organization_id = org.id
+    after_commit(session, lambda: key_cache.evict_organization(organization_id))
+
+
 async def set_plan(session: AsyncSession, org: Organization, plan: Plan, actor: Actor) -> None:
     previous = org.plan
     org.plan = plan.value
+    _evict_keys_on_commit(session, org)
     await record(
         session,
         organization_id=org.id,
@@ -76,6 +85,7 @@ async def set_rate_limit(
         raise APIError("invalid_rate_limit", "Rate limit must be at least 1.", param="rate_limit")
     previous = org.rate_limit
     org.rate_limit = limit
+    _evict_keys_on_commit(session, org)
     await record(
         session,
         organization_id=org.id,
