@@ -1,8 +1,20 @@
+"""Bots, their reply settings and their knowledge base (read to view, write to change)."""
+
 from fastapi import APIRouter
 
-from botyard.api_keys.deps import ReadKey
+from botyard.api_keys.deps import ReadKey, WriteKey
 from botyard.bots import service
-from botyard.bots.schemas import BotOut
+from botyard.bots.schemas import (
+    BotCreate,
+    BotOut,
+    BotUpdate,
+    Deleted,
+    KnowledgeCreate,
+    KnowledgeOut,
+    KnowledgeUpdate,
+    SettingsOut,
+    SettingsUpdate,
+)
 from botyard.core.database import DBSession
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse
 from botyard.core.params import Cursor, Limit
@@ -20,3 +32,105 @@ async def list_bots(
     return ListResponse[BotOut](
         data=[BotOut.model_validate(b) for b in bots], has_more=has_more, next_cursor=next_cursor
     )
+
+
+@router.post("", status_code=201, summary="Create a bot (optionally with its reply settings)")
+async def create_bot(principal: WriteKey, session: DBSession, body: BotCreate) -> BotOut:
+    bot = await service.create_bot(
+        session, principal.organization_id, body.model_dump(exclude_unset=True)
+    )
+    return BotOut.model_validate(bot)
+
+
+@router.get("/{bot_id}", summary="Get a bot")
+async def get_bot(principal: ReadKey, session: DBSession, bot_id: str) -> BotOut:
+    return BotOut.model_validate(await service.get_bot(session, principal.organization_id, bot_id))
+
+
+@router.patch("/{bot_id}", summary="Rename, describe, pause or resume a bot")
+async def update_bot(
+    principal: WriteKey, session: DBSession, bot_id: str, body: BotUpdate
+) -> BotOut:
+    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    await service.update_bot(session, bot, body.model_dump(exclude_unset=True))
+    return BotOut.model_validate(bot)
+
+
+@router.delete("/{bot_id}", summary="Delete a bot with its knowledge and conversations")
+async def delete_bot(principal: WriteKey, session: DBSession, bot_id: str) -> Deleted:
+    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    await service.delete_bot(session, bot)
+    return Deleted(id=bot_id, object="bot")
+
+
+@router.get("/{bot_id}/settings", summary="Get a bot's reply settings")
+async def get_settings(principal: ReadKey, session: DBSession, bot_id: str) -> SettingsOut:
+    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    return SettingsOut.model_validate(bot)
+
+
+@router.patch("/{bot_id}/settings", summary="Change a bot's reply settings")
+async def update_settings(
+    principal: WriteKey, session: DBSession, bot_id: str, body: SettingsUpdate
+) -> SettingsOut:
+    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    await service.update_bot(session, bot, body.model_dump(exclude_unset=True))
+    return SettingsOut.model_validate(bot)
+
+
+@router.get("/{bot_id}/knowledge", summary="List a bot's knowledge entries, newest first")
+async def list_knowledge(
+    principal: ReadKey,
+    session: DBSession,
+    bot_id: str,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> ListResponse[KnowledgeOut]:
+    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    entries, has_more, next_cursor = await service.list_knowledge(
+        session, bot, limit=limit, cursor=cursor
+    )
+    return ListResponse[KnowledgeOut](
+        data=[KnowledgeOut.model_validate(e) for e in entries],
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )
+
+
+@router.post("/{bot_id}/knowledge", status_code=201, summary="Add a knowledge entry")
+async def create_knowledge(
+    principal: WriteKey, session: DBSession, bot_id: str, body: KnowledgeCreate
+) -> KnowledgeOut:
+    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    entry = await service.create_entry(
+        session, bot, question=body.question, answer=body.answer, tags=body.tags
+    )
+    return KnowledgeOut.model_validate(entry)
+
+
+@router.get("/{bot_id}/knowledge/{kb_id}", summary="Get a knowledge entry")
+async def get_knowledge(
+    principal: ReadKey, session: DBSession, bot_id: str, kb_id: str
+) -> KnowledgeOut:
+    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    return KnowledgeOut.model_validate(await service.get_entry(session, bot, kb_id))
+
+
+@router.patch("/{bot_id}/knowledge/{kb_id}", summary="Change a knowledge entry")
+async def update_knowledge(
+    principal: WriteKey, session: DBSession, bot_id: str, kb_id: str, body: KnowledgeUpdate
+) -> KnowledgeOut:
+    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    entry = await service.get_entry(session, bot, kb_id)
+    await service.update_entry(session, entry, body.model_dump(exclude_unset=True))
+    return KnowledgeOut.model_validate(entry)
+
+
+@router.delete("/{bot_id}/knowledge/{kb_id}", summary="Delete a knowledge entry")
+async def delete_knowledge(
+    principal: WriteKey, session: DBSession, bot_id: str, kb_id: str
+) -> Deleted:
+    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    entry = await service.get_entry(session, bot, kb_id)
+    await service.delete_entry(session, entry)
+    return Deleted(id=kb_id, object="knowledge_entry")

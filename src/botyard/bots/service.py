@@ -1,16 +1,154 @@
-"""Bot rules. Every query is scoped to the caller's organization."""
+"""Bot and knowledge-base rules. Every query is scoped to the caller's organization.
+
+An id that belongs to another organization is looked up exactly like one that does not
+exist, so the answer (404) says nothing about other tenants.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from botyard.bots.models import Bot
+from botyard.bots.knowledge_index import knowledge_indexes
+from botyard.bots.models import Bot, KnowledgeEntry
+from botyard.core import clock
+from botyard.core.database import after_commit
+from botyard.core.errors import NotFound
 from botyard.core.pagination import paginate
+
+Page = tuple[list[Any], bool, str | None]
 
 
 async def list_bots(
     session: AsyncSession, organization_id: str, *, limit: int, cursor: str | None
-) -> tuple[list[Bot], bool, str | None]:
+) -> Page:
     query = select(Bot).where(Bot.organization_id == organization_id)
     return await paginate(
         session, query, created_at=Bot.created_at, id_column=Bot.id, limit=limit, cursor=cursor
     )
+
+
+async def get_bot(session: AsyncSession, organization_id: str, bot_id: str) -> Bot:
+    bot = (
+        await session.scalars(
+            select(Bot).where(Bot.id == bot_id, Bot.organization_id == organization_id)
+        )
+    ).first()
+    if bot is None:
+        raise NotFound("bot", param="bot_id")
+    return bot
+
+
+async def create_bot(session: AsyncSession, organization_id: str, fields: dict[str, Any]) -> Bot:
+    """``fields``: name, and optionally description, status and any reply setting."""
+    now = clock.now()
+    bot = Bot(organization_id=organization_id, created_at=now, updated_at=now, **fields)
+    session.add(bot)
+    await session.flush()
+    return bot
+
+
+async def update_bot(session: AsyncSession, bot: Bot, changes: dict[str, Any]) -> Bot:
+    """Apply the given fields (profile or settings); ``updated_at`` moves only on a real change."""
+    if _apply(bot, changes):
+        await session.flush()
+        if "language" in changes:
+            _evict_after_commit(session, bot.id)
+    return bot
+
+
+async def delete_bot(session: AsyncSession, bot: Bot) -> None:
+    """Deleting a bot deletes its knowledge, conversations and messages with it."""
+    await session.delete(bot)
+    await session.flush()
+    _evict_after_commit(session, bot.id)
+
+
+async def list_knowledge(
+    session: AsyncSession, bot: Bot, *, limit: int, cursor: str | None
+) -> Page:
+    query = select(KnowledgeEntry).where(
+        KnowledgeEntry.organization_id == bot.organization_id, KnowledgeEntry.bot_id == bot.id
+    )
+    return await paginate(
+        session,
+        query,
+        created_at=KnowledgeEntry.created_at,
+        id_column=KnowledgeEntry.id,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def get_entry(session: AsyncSession, bot: Bot, entry_id: str) -> KnowledgeEntry:
+    entry = (
+        await session.scalars(
+            select(KnowledgeEntry).where(
+                KnowledgeEntry.id == entry_id,
+                KnowledgeEntry.bot_id == bot.id,
+                KnowledgeEntry.organization_id == bot.organization_id,
+            )
+        )
+    ).first()
+    if entry is None:
+        raise NotFound("knowledge entry", param="kb_id")
+    return entry
+
+
+async def create_entry(
+    session: AsyncSession, bot: Bot, *, question: str, answer: str, tags: list[str]
+) -> KnowledgeEntry:
+    now = clock.now()
+    entry = KnowledgeEntry(
+        organization_id=bot.organization_id,
+        bot_id=bot.id,
+        question=question,
+        answer=answer,
+        tags=_distinct(tags),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(entry)
+    await session.flush()
+    _evict_after_commit(session, bot.id)
+    return entry
+
+
+async def update_entry(
+    session: AsyncSession, entry: KnowledgeEntry, changes: dict[str, Any]
+) -> KnowledgeEntry:
+    if "tags" in changes:
+        changes = {**changes, "tags": _distinct(changes["tags"])}
+    if _apply(entry, changes):
+        await session.flush()
+        _evict_after_commit(session, entry.bot_id)
+    return entry
+
+
+async def delete_entry(session: AsyncSession, entry: KnowledgeEntry) -> None:
+    await session.delete(entry)
+    await session.flush()
+    _evict_after_commit(session, entry.bot_id)
+
+
+def _apply(row: Bot | KnowledgeEntry, changes: dict[str, Any]) -> bool:
+    """Set the fields that differ; stamp ``updated_at`` if any did."""
+    changed = False
+    for name, value in changes.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    if changed:
+        row.updated_at = clock.now()
+    return changed
+
+
+def _distinct(tags: list[str]) -> list[str]:
+    """Tags in their given order without repeats."""
+    return list(dict.fromkeys(tags))
+
+
+def _evict_after_commit(session: AsyncSession, bot_id: str) -> None:
+    after_commit(session, lambda: knowledge_indexes.evict(bot_id))

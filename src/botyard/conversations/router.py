@@ -1,3 +1,156 @@
-from fastapi import APIRouter
+"""Conversations: start one on a bot, chat (the bot replies in the response), read, close."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from botyard.api_keys.deps import ReadKey, WriteKey
+from botyard.bots import service as bots
+from botyard.conversations import service
+from botyard.conversations.schemas import (
+    ConversationCreate,
+    ConversationOut,
+    ConversationStarted,
+    ConversationStatus,
+    ConversationUpdate,
+    Exchange,
+    MessageCreate,
+    MessageOut,
+)
+from botyard.core.database import DBSession
+from botyard.core.errors import APIError
+from botyard.core.pagination import DEFAULT_LIMIT, ListResponse
+from botyard.core.params import Cursor, Limit
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    """A time given without an offset is read as UTC, the only zone the API speaks."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@router.post(
+    "/bots/{bot_id}/conversations",
+    status_code=201,
+    summary="Start a conversation; it opens with the bot's welcome message",
+)
+async def start_conversation(
+    principal: WriteKey, session: DBSession, bot_id: str, body: ConversationCreate | None = None
+) -> ConversationStarted:
+    bot = await bots.get_bot(session, principal.organization_id, bot_id)
+    conversation, welcome = await service.start_conversation(
+        session, bot, external_user_id=body.external_user_id if body else None
+    )
+    return ConversationStarted(
+        **ConversationOut.model_validate(conversation).model_dump(),
+        messages=[MessageOut.model_validate(welcome)],
+    )
+
+
+@router.get("/conversations", summary="List conversations, newest first")
+async def list_conversations(
+    principal: ReadKey,
+    session: DBSession,
+    bot_id: Annotated[str | None, Query(description="Only this bot's conversations")] = None,
+    status: Annotated[ConversationStatus | None, Query(description="open or closed")] = None,
+    since: Annotated[
+        datetime | None, Query(description="Started at or after this time (RFC 3339)")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Started before this time (RFC 3339)")
+    ] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> ListResponse[ConversationOut]:
+    since, until = _as_utc(since), _as_utc(until)
+    if since is not None and until is not None and since >= until:
+        raise APIError(
+            "invalid_time_range",
+            "since must be earlier than until.",
+            param="since",
+            status_code=422,
+            type="validation_error",
+        )
+    conversations, has_more, next_cursor = await service.list_conversations(
+        session,
+        principal.organization_id,
+        bot_id=bot_id,
+        status=status,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+    return ListResponse[ConversationOut](
+        data=[ConversationOut.model_validate(c) for c in conversations],
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/conversations/{conversation_id}", summary="Get a conversation")
+async def get_conversation(
+    principal: ReadKey, session: DBSession, conversation_id: str
+) -> ConversationOut:
+    conversation = await service.get_conversation(
+        session, principal.organization_id, conversation_id
+    )
+    return ConversationOut.model_validate(conversation)
+
+
+@router.patch("/conversations/{conversation_id}", summary="Close a conversation")
+async def update_conversation(
+    principal: WriteKey, session: DBSession, conversation_id: str, body: ConversationUpdate
+) -> ConversationOut:
+    conversation = await service.get_conversation(
+        session, principal.organization_id, conversation_id
+    )
+    await service.close_conversation(session, conversation)
+    return ConversationOut.model_validate(conversation)
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages",
+    summary="List a conversation's messages, oldest first",
+)
+async def list_messages(
+    principal: ReadKey,
+    session: DBSession,
+    conversation_id: str,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> ListResponse[MessageOut]:
+    conversation = await service.get_conversation(
+        session, principal.organization_id, conversation_id
+    )
+    messages, has_more, next_cursor = await service.list_messages(
+        session, conversation, limit=limit, cursor=cursor
+    )
+    return ListResponse[MessageOut](
+        data=[MessageOut.model_validate(m) for m in messages],
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    status_code=201,
+    summary="Send the end user's message; the response carries the bot's reply",
+)
+async def post_message(
+    principal: WriteKey, session: DBSession, conversation_id: str, body: MessageCreate
+) -> Exchange:
+    conversation = await service.get_conversation(
+        session, principal.organization_id, conversation_id
+    )
+    message, reply = await service.post_message(session, conversation, body.text)
+    return Exchange(
+        conversation_id=conversation.id,
+        message=MessageOut.model_validate(message),
+        reply=MessageOut.model_validate(reply),
+    )

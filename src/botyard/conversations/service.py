@@ -1,0 +1,205 @@
+"""Conversations between end users and bots, and how a bot picks its reply.
+
+A reply is the best knowledge entry for the user's message when its score reaches the bot's
+``answer_threshold``, otherwise the bot's fallback message. The ranking index of the bot's
+knowledge comes from the process cache, so a message costs a lookup, not a rebuild.
+
+Messages of a conversation get strictly increasing ``created_at`` values (a microsecond apart
+when the clock has not moved), so "oldest first" is always the order they were written in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from botyard.bots import service as bots
+from botyard.bots.knowledge_index import knowledge_indexes
+from botyard.bots.models import Bot, KnowledgeEntry
+from botyard.conversations.models import Conversation, Message
+from botyard.core import clock
+from botyard.core.errors import Conflict, NotFound
+from botyard.core.pagination import decode_cursor, encode_cursor, paginate
+
+TICK = timedelta(microseconds=1)
+SCORE_DIGITS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    text: str
+    answer_source: str
+    knowledge_id: str | None
+    score: float
+
+
+async def start_conversation(
+    session: AsyncSession,
+    bot: Bot,
+    *,
+    external_user_id: str | None = None,
+    at: datetime | None = None,
+) -> tuple[Conversation, Message]:
+    """Open a conversation that begins with the bot's welcome message.
+
+    ``at`` backdates it (the demo seed); requests always use the clock.
+    """
+    if bot.status != "active":
+        raise Conflict("bot_paused", "This bot is paused; resume it to start conversations.")
+    now = at or clock.now()
+    conversation = Conversation(
+        organization_id=bot.organization_id,
+        bot_id=bot.id,
+        external_user_id=external_user_id,
+        status="open",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(conversation)
+    await session.flush()
+    welcome = _message(conversation, "bot", bot.welcome_message, now, answer_source="welcome")
+    session.add(welcome)
+    await session.flush()
+    return conversation, welcome
+
+
+async def get_conversation(
+    session: AsyncSession, organization_id: str, conversation_id: str
+) -> Conversation:
+    conversation = (
+        await session.scalars(
+            select(Conversation).where(
+                Conversation.id == conversation_id,
+                Conversation.organization_id == organization_id,
+            )
+        )
+    ).first()
+    if conversation is None:
+        raise NotFound("conversation", param="conversation_id")
+    return conversation
+
+
+async def list_conversations(
+    session: AsyncSession,
+    organization_id: str,
+    *,
+    bot_id: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Conversation], bool, str | None]:
+    """Newest first; ``since`` is inclusive and ``until`` exclusive, both on ``created_at``."""
+    query = select(Conversation).where(Conversation.organization_id == organization_id)
+    if bot_id is not None:
+        query = query.where(Conversation.bot_id == bot_id)
+    if status is not None:
+        query = query.where(Conversation.status == status)
+    if since is not None:
+        query = query.where(Conversation.created_at >= since)
+    if until is not None:
+        query = query.where(Conversation.created_at < until)
+    return await paginate(
+        session,
+        query,
+        created_at=Conversation.created_at,
+        id_column=Conversation.id,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def list_messages(
+    session: AsyncSession, conversation: Conversation, *, limit: int, cursor: str | None
+) -> tuple[list[Message], bool, str | None]:
+    """Oldest first, the order a chat transcript is read in."""
+    query = select(Message).where(
+        Message.organization_id == conversation.organization_id,
+        Message.conversation_id == conversation.id,
+    )
+    if cursor:
+        after_time, after_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Message.created_at > after_time,
+                and_(Message.created_at == after_time, Message.id > after_id),
+            )
+        )
+    query = query.order_by(Message.created_at, Message.id).limit(limit + 1)
+    rows = list((await session.scalars(query)).all())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if has_more else None
+    return rows, has_more, next_cursor
+
+
+async def post_message(
+    session: AsyncSession, conversation: Conversation, text: str, *, at: datetime | None = None
+) -> tuple[Message, Message]:
+    """Store the user's message and the bot's reply; returns both."""
+    if conversation.status != "open":
+        raise Conflict(
+            "conversation_closed", "This conversation is closed; start a new one to continue."
+        )
+    bot = await bots.get_bot(session, conversation.organization_id, conversation.bot_id)
+    if bot.status != "active":
+        raise Conflict("bot_paused", "This bot is paused; resume it to get replies.")
+    reply = await choose_reply(session, bot, text)
+    asked_at = max(at or clock.now(), conversation.updated_at + TICK)
+    message = _message(conversation, "user", text, asked_at)
+    answer = _message(
+        conversation,
+        "bot",
+        reply.text,
+        asked_at + TICK,
+        answer_source=reply.answer_source,
+        knowledge_id=reply.knowledge_id,
+        score=reply.score,
+    )
+    session.add_all([message, answer])
+    conversation.updated_at = answer.created_at
+    await session.flush()
+    return message, answer
+
+
+async def close_conversation(session: AsyncSession, conversation: Conversation) -> Conversation:
+    """Closing twice is harmless: the first ``closed_at`` stays."""
+    if conversation.status != "closed":
+        now = max(clock.now(), conversation.updated_at)
+        conversation.status = "closed"
+        conversation.closed_at = now
+        conversation.updated_at = now
+        await session.flush()
+    return conversation
+
+
+async def choose_reply(session: AsyncSession, bot: Bot, text: str) -> Reply:
+    """The best entry's answer if it reaches the bot's threshold, else the fallback."""
+    index = await knowledge_indexes.index_for(session, bot)
+    matches = index.rank(text, limit=1)
+    best = matches[0] if matches else None
+    if best is not None and best.score >= bot.answer_threshold:
+        entry = await session.get(KnowledgeEntry, best.id)
+        if entry is not None:
+            return Reply(entry.answer, "knowledge", entry.id, round(best.score, SCORE_DIGITS))
+    score = round(best.score, SCORE_DIGITS) if best is not None else 0.0
+    return Reply(bot.fallback_message, "fallback", None, score)
+
+
+def _message(
+    conversation: Conversation, role: str, text: str, at: datetime, **reply: Any
+) -> Message:
+    return Message(
+        organization_id=conversation.organization_id,
+        conversation_id=conversation.id,
+        bot_id=conversation.bot_id,
+        role=role,
+        text=text,
+        created_at=at,
+        **reply,
+    )
