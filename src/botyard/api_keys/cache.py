@@ -78,6 +78,8 @@ class KeyCache:
     _entries: dict[str, tuple[float, VerifiedKey]] = field(default_factory=dict)
     hits: int = 0
     misses: int = 0
+    _generation: int = 0
+    """Bumped by every eviction, so a read that raced one does not put stale state back."""
 
     def get(self, key_hash: str) -> VerifiedKey | None:
         entry = self._entries.get(key_hash)
@@ -93,15 +95,18 @@ class KeyCache:
         self._entries[key_hash] = (time.monotonic(), verified)
 
     def evict_key(self, key_id: str) -> None:
+        self._generation += 1
         for key_hash in [h for h, (_, v) in self._entries.items() if v.id == key_id]:
             del self._entries[key_hash]
 
     def evict_organization(self, organization_id: str) -> None:
+        self._generation += 1
         stale = [h for h, (_, v) in self._entries.items() if v.organization_id == organization_id]
         for key_hash in stale:
             del self._entries[key_hash]
 
     def clear(self) -> None:
+        self._generation += 1
         self._entries.clear()
 
     async def lookup(
@@ -113,6 +118,7 @@ class KeyCache:
             self.hits += 1
             return verified
         self.misses += 1
+        generation = self._generation
         async with sessionmaker() as session:
             row = (
                 await session.execute(
@@ -124,7 +130,8 @@ class KeyCache:
         if row is None:
             return None
         verified = snapshot(row[0], row[1])
-        self.put(key_hash, verified)
+        if generation == self._generation:
+            self.put(key_hash, verified)
         return verified
 
 
