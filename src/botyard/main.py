@@ -22,6 +22,7 @@ from botyard.dashboard.router import router as dashboard_router
 from botyard.health.router import router as health_router
 from botyard.middleware import ApiMiddleware
 from botyard.ratelimit.limiter import Limiter, build_limiter
+from botyard.requestlog.retention import RetentionTask
 from botyard.requestlog.router import router as logs_router
 from botyard.requestlog.writer import RequestLogWriter
 from botyard.team.router import router as team_router
@@ -49,9 +50,11 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.request_log.start()
+        app.state.request_log_retention.start()
         try:
             yield
         finally:
+            await app.state.request_log_retention.stop()
             await app.state.request_log.stop()
             await app.state.limiter.close()
             await engine.dispose()
@@ -72,6 +75,9 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         sessionmaker,
         flush_interval=settings.request_log_flush_interval,
         batch_size=settings.request_log_batch_size,
+    )
+    app.state.request_log_retention = RetentionTask(
+        sessionmaker, settings.request_log_retention_days
     )
     install_error_handlers(app)
     app.add_middleware(ApiMiddleware, max_body_bytes=settings.max_body_bytes)

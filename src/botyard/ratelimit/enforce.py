@@ -36,10 +36,12 @@ async def enforce_rate_limit(request: Request, verified: VerifiedKey) -> Decisio
     buckets = buckets_for(verified, settings.default_rate_limit)
     window = settings.rate_limit_window
     if _is_not_counted(request):
+        # Reading the budget must work most of all when it is spent, so this never refuses.
         decision = await limiter.peek(buckets, window, clock.timestamp())
-    else:
-        decision = await limiter.hit(buckets, window, clock.timestamp())
-        request.state.rate_limit_buckets = buckets
+        request.state.rate_limit = decision
+        return decision
+    decision = await limiter.hit(buckets, window, clock.timestamp())
+    request.state.rate_limit_buckets = buckets
     request.state.rate_limit = decision
     if not decision.allowed:
         raise RateLimited(

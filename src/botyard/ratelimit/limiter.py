@@ -139,6 +139,8 @@ class MemoryLimiter:
     of caller time, which bounds memory by the traffic of one window plus one interval.
     """
 
+    backend = "memory"
+
     def __init__(self, sweep_interval: float = 60.0) -> None:
         self._windows: dict[str, _Window] = {}
         self._sweep_ms = _ms(sweep_interval)
@@ -268,6 +270,8 @@ class RedisLimiter:
     limiter owns ``client`` and closes it in ``close``.
     """
 
+    backend = "redis"
+
     def __init__(self, client: Redis, prefix: str = "botyard:rl:") -> None:
         self._client = client
         self._prefix = prefix
@@ -357,6 +361,11 @@ class ResilientLimiter:
     @property
     def degraded(self) -> bool:
         return self._degraded
+
+    @property
+    def backend(self) -> str:
+        """The shared store's name (``redis``), even while serving from the fallback."""
+        return str(getattr(self._primary, "backend", "redis"))
 
     async def hit(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
         return await self._route(
