@@ -19,6 +19,7 @@ from botyard.audit.service import Actor
 from botyard.core import clock
 from botyard.core.errors import InsufficientPermissions, InvalidAPIKey
 from botyard.core.timefmt import rfc3339
+from botyard.idempotency.guard import check_idempotency
 from botyard.ratelimit.enforce import enforce_rate_limit, limit_failed_attempts
 
 URL_KEY_PARAMS = ("api_key", "key", "token")
@@ -88,6 +89,15 @@ async def _refuse_key_in_url(request: Request) -> None:
         )
 
 
+def _describe_scheme(scheme: str) -> str:
+    """Name the scheme that was sent without ever echoing what may be a secret."""
+    if scheme.isalpha() and len(scheme) <= 12:
+        return f"a {scheme!r} header"
+    if scheme.startswith(keyformat.PREFIX):
+        return "a key without the `Bearer ` in front of it"
+    return "a header with no recognisable scheme"
+
+
 def _token_from_header(header: str | None) -> str:
     if header is None or not header.strip():
         raise InvalidAPIKey(
@@ -98,10 +108,9 @@ def _token_from_header(header: str | None) -> str:
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        shown = scheme if len(scheme) <= 20 else scheme[:20] + "…"
         raise InvalidAPIKey(
             "malformed_authorization_header",
-            f"the Authorization header must be `Bearer <key>` (got a {shown!r} header). "
+            f"the Authorization header must be `Bearer <key>` (got {_describe_scheme(scheme)}). "
             "Use the Bearer scheme followed by one space and the key.",
         )
     if any(ch.isspace() for ch in token) and not token.startswith(keyformat.PREFIX):
@@ -184,6 +193,7 @@ async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Pr
         )
     principal = Principal(verified, ip)
     request.state.principal = principal
+    await check_idempotency(request, principal)
     return principal
 
 
