@@ -60,6 +60,10 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("GET", "/v1/logs"): "admin",
     ("GET", "/v1/logs/usage"): "admin",
     ("GET", "/v1/audit-log"): "admin",
+    # Beyond the endpoint table: pending invitations are team management, which DESIGN.md's
+    # scope list gives to `admin`.
+    ("GET", "/v1/team/invitations"): "admin",
+    ("DELETE", "/v1/team/invitations/{invitation_id}"): "admin",
 }
 
 PARAM = re.compile(r"\{[^}]*\}")
@@ -195,13 +199,21 @@ async def call(
     client: httpx.AsyncClient, route: V1Route, path: str, key: str | None
 ) -> httpx.Response:
     headers = auth(key) if key else {}
-    body = {} if route.method in ("POST", "PUT", "PATCH") else None
+    body: dict[str, object] | None = {} if route.method in ("POST", "PUT", "PATCH") else None
     return await client.request(route.method, path, headers=headers, json=body)
 
 
 def destructive_last(routes: list[V1Route]) -> list[V1Route]:
-    """DELETE last, so the real objects exist for every other call."""
-    return sorted(routes, key=lambda r: (r.method == "DELETE", r.path, r.method))
+    """DELETE last, children before parents, so the real objects exist for every other call."""
+    return sorted(
+        routes,
+        key=lambda r: (
+            r.method == "DELETE",
+            -r.path.count("/") * (r.method == "DELETE"),
+            r.path,
+            r.method,
+        ),
+    )
 
 
 async def test_no_key_is_refused_everywhere(app: FastAPI, client: httpx.AsyncClient) -> None:
