@@ -1,15 +1,21 @@
 """The demo organization `botyard demo` seeds: Acme on the Professional plan, an owner, a bot
-with a real knowledge base. Running it again changes nothing but the owner's password."""
+with a real knowledge base and a week of conversations. Running it again changes nothing but
+the owner's password."""
 
 from __future__ import annotations
 
+import random
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.bots.models import Bot, KnowledgeEntry
+from botyard.conversations import service as conversations
+from botyard.conversations.models import Conversation
+from botyard.core import clock
 from botyard.organizations import service as orgs
 from botyard.organizations.models import Organization, Plan
 from botyard.users import service as users
@@ -77,6 +83,40 @@ KNOWLEDGE: list[tuple[str, str, list[str]]] = [
 ]
 
 
+ANSWERABLE_QUESTIONS = (
+    "I forgot my password",
+    "when is support open?",
+    "what are your hours",
+    "how much is the professional plan",
+    "price of professional?",
+    "can I get my money back",
+    "I want a refund",
+    "how long is delivery",
+    "track my order",
+    "how do I cancel my subscription",
+    "stop my subscription",
+    "close my account",
+    "how to create an api key",
+    "can I talk to a human",
+    "phone number for support",
+)
+"""End-user messages the demo knowledge base answers."""
+
+UNANSWERABLE_QUESTIONS = (
+    "do you ship to japan",
+    "is there a student discount",
+    "can I pay with bitcoin",
+    "do you have a mobile app",
+    "my invoice shows the wrong VAT number",
+    "how do I change my password",
+)
+"""End-user messages it cannot answer, so the analytics show fallbacks too."""
+
+DEMO_CONVERSATIONS = 36
+DEMO_END_USERS = 12
+DEMO_PERIOD = timedelta(days=7)
+
+
 @dataclass(frozen=True, slots=True)
 class DemoResult:
     organization: Organization
@@ -84,6 +124,7 @@ class DemoResult:
     owner_password: str
     bot: Bot
     created: bool
+    conversations_seeded: int = 0
 
 
 async def seed_demo(session: AsyncSession) -> DemoResult:
@@ -124,4 +165,39 @@ async def seed_demo(session: AsyncSession) -> DemoResult:
                 )
             )
         await session.flush()
-    return DemoResult(org, DEMO_OWNER, password, bot, created)
+    seeded = await seed_conversations(session, bot)
+    return DemoResult(org, DEMO_OWNER, password, bot, created, seeded)
+
+
+async def seed_conversations(session: AsyncSession, bot: Bot) -> int:
+    """A week of chats through the real reply path, once: skipped if the bot has any.
+
+    Start times are spread over the last 7 days (a fixed seed keeps every run alike), most
+    conversations come from a dozen returning end users, some are anonymous, and about one
+    question in four is one the knowledge base cannot answer.
+    """
+    has_conversations = await session.scalar(select(exists().where(Conversation.bot_id == bot.id)))
+    if has_conversations or bot.status != "active":
+        return 0
+    rng = random.Random(7)
+    now = clock.now()
+    period_minutes = int(DEMO_PERIOD.total_seconds() // 60)
+    starts = sorted(
+        now - timedelta(minutes=rng.randint(60, period_minutes - 1))
+        for _ in range(DEMO_CONVERSATIONS)
+    )
+    for started_at in starts:
+        user = None if rng.random() < 0.2 else f"customer-{rng.randint(1, DEMO_END_USERS):02d}"
+        conversation, _ = await conversations.start_conversation(
+            session, bot, external_user_id=user, at=started_at
+        )
+        at = started_at
+        for _ in range(rng.randint(1, 3)):
+            at += timedelta(minutes=rng.randint(1, 4))
+            pool = UNANSWERABLE_QUESTIONS if rng.random() < 0.25 else ANSWERABLE_QUESTIONS
+            await conversations.post_message(session, conversation, rng.choice(pool), at=at)
+        if now - at > timedelta(hours=1) and rng.random() < 0.7:
+            await conversations.close_conversation(
+                session, conversation, at=at + timedelta(minutes=5)
+            )
+    return len(starts)

@@ -141,7 +141,7 @@ async def list_messages(
 async def post_message(
     session: AsyncSession, conversation: Conversation, text: str, *, at: datetime | None = None
 ) -> tuple[Message, Message]:
-    """Store the user's message and the bot's reply; returns both."""
+    """Store the user's message and the bot's reply; returns both (``at`` as above)."""
     if conversation.status != "open":
         raise Conflict(
             "conversation_closed", "This conversation is closed; start a new one to continue."
@@ -167,10 +167,12 @@ async def post_message(
     return message, answer
 
 
-async def close_conversation(session: AsyncSession, conversation: Conversation) -> Conversation:
+async def close_conversation(
+    session: AsyncSession, conversation: Conversation, *, at: datetime | None = None
+) -> Conversation:
     """Closing twice is harmless: the first ``closed_at`` stays."""
     if conversation.status != "closed":
-        now = max(clock.now(), conversation.updated_at)
+        now = max(at or clock.now(), conversation.updated_at)
         conversation.status = "closed"
         conversation.closed_at = now
         conversation.updated_at = now
