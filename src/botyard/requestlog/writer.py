@@ -12,13 +12,14 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from botyard.api_keys.models import ApiKey, ApiKeyAddress
+from botyard.core.database import UTCDateTime
 from botyard.requestlog.models import RequestLog
 
 logger = logging.getLogger("botyard.requestlog")
@@ -70,10 +71,10 @@ class KeyUsage:
 
 def summarize(
     entries: list[LogEntry],
-) -> tuple[dict[str, KeyUsage], set[tuple[str, str, datetime]]]:
-    """Per key: latest authenticated use and flags; plus (key, ip, first time) pairs seen."""
+) -> tuple[dict[str, KeyUsage], dict[tuple[str, str], tuple[datetime, datetime]]]:
+    """Per key: latest authenticated use and flags; per (key, ip): first and last use seen."""
     usage: dict[str, KeyUsage] = {}
-    addresses: dict[tuple[str, str], datetime] = {}
+    addresses: dict[tuple[str, str], tuple[datetime, datetime]] = {}
     for entry in entries:
         if entry.key_id is None:
             continue
@@ -83,12 +84,15 @@ def summarize(
             if item.last_used_at is None or at >= item.last_used_at:
                 item.last_used_at, item.last_used_ip = at, entry.ip
             if entry.ip:
-                addresses.setdefault((entry.key_id, entry.ip), at)
+                seen = addresses.get((entry.key_id, entry.ip))
+                addresses[(entry.key_id, entry.ip)] = (
+                    (min(seen[0], at), max(seen[1], at)) if seen else (at, at)
+                )
         elif entry.error_code == "api_key_revoked":
             item.revoked_use_at = max(at, item.revoked_use_at or at)
         elif entry.error_code == "api_key_in_url":
             item.exposed_in_url_at = max(at, item.exposed_in_url_at or at)
-    return usage, {(k, ip, at) for (k, ip), at in addresses.items()}
+    return usage, addresses
 
 
 class RequestLogWriter:
@@ -174,20 +178,24 @@ class RequestLogWriter:
             await session.execute(
                 statement,
                 [
-                    {"key_id": k, "ip": ip, "first_seen_at": at, "last_seen_at": at}
-                    for k, ip, at in addresses
+                    {"key_id": k, "ip": ip, "first_seen_at": first, "last_seen_at": last}
+                    for (k, ip), (first, last) in addresses.items()
                 ],
             )
-            for key_id, ip, at in addresses:
-                await session.execute(
-                    update(ApiKeyAddress)
-                    .where(
-                        ApiKeyAddress.key_id == key_id,
-                        ApiKeyAddress.ip == ip,
-                        ApiKeyAddress.last_seen_at < at,
-                    )
-                    .values(last_seen_at=at)
+            table = cast(Table, ApiKeyAddress.__table__)
+            await session.execute(
+                update(table)
+                .where(
+                    table.c.key_id == bindparam("seen_key"),
+                    table.c.ip == bindparam("seen_ip"),
+                    table.c.last_seen_at < bindparam("seen_at", type_=UTCDateTime()),
                 )
+                .values(last_seen_at=bindparam("seen_at", type_=UTCDateTime())),
+                [
+                    {"seen_key": k, "seen_ip": ip, "seen_at": last}
+                    for (k, ip), (_, last) in addresses.items()
+                ],
+            )
 
     @staticmethod
     async def _update_key(session: AsyncSession, key_id: str, item: KeyUsage) -> None:
