@@ -20,7 +20,9 @@ from botyard.core.database import create_engine, create_sessionmaker
 from botyard.core.errors import install_error_handlers
 from botyard.dashboard.router import router as dashboard_router
 from botyard.health.router import router as health_router
+from botyard.idempotency.guard import install as install_idempotency
 from botyard.middleware import ApiMiddleware
+from botyard.openapi import install as install_openapi
 from botyard.ratelimit.limiter import Limiter, build_limiter
 from botyard.requestlog.retention import RetentionTask
 from botyard.requestlog.router import router as logs_router
@@ -80,6 +82,8 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         sessionmaker, settings.request_log_retention_days
     )
     install_error_handlers(app)
+    install_idempotency(app)
+    install_openapi(app)
     app.add_middleware(ApiMiddleware, max_body_bytes=settings.max_body_bytes)
     for router in (
         health_router,

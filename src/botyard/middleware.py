@@ -1,23 +1,34 @@
-"""The one ASGI middleware every request passes: request id, body cap, rate-limit headers, log.
+"""The one ASGI middleware every request passes: request id, body cap, rate-limit headers, log,
+ETag / If-None-Match on API reads and the response side of Idempotency-Key on API writes.
 
-Written as plain ASGI (not BaseHTTPMiddleware) because it sits on the hot path.
+Written as plain ASGI (not BaseHTTPMiddleware) because it sits on the hot path: only GET and
+POST responses under /v1 are buffered, and POST ones only when an Idempotency-Key was claimed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from botyard.core import clock
 from botyard.core.ids import new_id
+from botyard.idempotency import service as idempotency
+from botyard.idempotency.guard import CLAIM_STATE
 from botyard.ratelimit.enforce import rate_limit_headers
 from botyard.requestlog.writer import LogEntry, RequestLogWriter
 
+logger = logging.getLogger("botyard.middleware")
+
 LOGGED_PREFIX = "/v1/"
 USER_AGENT_MAX = 300
+ETAG_HEX_LENGTH = 32
+NOT_MODIFIED_DROPS = frozenset({b"content-length", b"content-type"})
 
 
 class PayloadTooLarge(HTTPException):
@@ -30,6 +41,128 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def _entity_tag(body: bytes) -> str:
+    """A strong validator: equal bodies, equal tags."""
+    return '"' + hashlib.sha256(body).hexdigest()[:ETAG_HEX_LENGTH] + '"'
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match uses the weak comparison: ``W/"x"`` matches ``"x"``; ``*`` matches any."""
+    if if_none_match.strip() == "*":
+        return True
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate == etag:
+            return True
+    return False
+
+
+def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            return value.split(b";")[0].strip().lower() == b"application/json"
+    return False
+
+
+class ConditionalGet:
+    """Adds an ETag to 200 JSON answers and turns them into 304 when the client has them."""
+
+    def __init__(self, scope: Scope, send: Send) -> None:
+        self.if_none_match = _header(scope, b"if-none-match")
+        self.send = send
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if message["status"] == 200 and _is_json(headers):
+                self.start = message
+                return
+        elif message["type"] == "http.response.body" and self.start is not None:
+            self.chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            await self._answer(b"".join(self.chunks))
+            return
+        await self.send(message)
+
+    async def _answer(self, body: bytes) -> None:
+        assert self.start is not None
+        etag = _entity_tag(body)
+        headers = list(self.start.get("headers", []))
+        if self.if_none_match is not None and _matches(self.if_none_match, etag):
+            kept = [(k, v) for k, v in headers if k.lower() not in NOT_MODIFIED_DROPS]
+            kept.append((b"etag", etag.encode()))
+            await self.send({**self.start, "status": 304, "headers": kept})
+            await self.send({"type": "http.response.body", "body": b""})
+            return
+        headers.append((b"etag", etag.encode()))
+        await self.send({**self.start, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+
+class IdempotentCapture:
+    """Keeps the response of a request that claimed an Idempotency-Key, before sending it.
+
+    The record is completed before the client can see the response, so a retry that arrives
+    the moment it is received finds the stored answer, not a claim still in progress.
+    """
+
+    def __init__(
+        self,
+        state: dict[str, Any],
+        sessionmaker: async_sessionmaker[AsyncSession],
+        send: Send,
+    ) -> None:
+        self.state = state
+        self.sessionmaker = sessionmaker
+        self.send = send
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if CLAIM_STATE not in self.state:
+            await self.send(message)
+            return
+        if message["type"] == "http.response.start":
+            self.start = message
+            return
+        if message["type"] == "http.response.body" and self.start is not None:
+            self.chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(self.chunks)
+            await self._settle(self.start["status"], body)
+            await self.send(self.start)
+            await self.send({"type": "http.response.body", "body": body})
+            return
+        await self.send(message)
+
+    async def _settle(self, status: int, body: bytes) -> None:
+        """Keep a success for replay; forget a failure, which changed nothing."""
+        claim: idempotency.Claim = self.state.pop(CLAIM_STATE)
+        try:
+            if 200 <= status < 300:
+                await idempotency.complete(self.sessionmaker, claim, status, body)
+            else:
+                await idempotency.release(self.sessionmaker, claim)
+        except Exception:
+            logger.exception("could not settle idempotency record %s", claim.record_id)
+
+    async def release_unanswered(self) -> None:
+        """A request that ended without a response (an unhandled error) releases its claim."""
+        claim: idempotency.Claim | None = self.state.pop(CLAIM_STATE, None)
+        if claim is None:
+            return
+        try:
+            await idempotency.release(self.sessionmaker, claim)
+        except Exception:
+            logger.exception("could not release idempotency record %s", claim.record_id)
 
 
 class ApiMiddleware:
@@ -69,10 +202,20 @@ class ApiMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        is_api = scope["path"].startswith(LOGGED_PREFIX)
+        responder: Send = send_wrapper
+        capture: IdempotentCapture | None = None
+        if is_api and scope["method"] == "GET":
+            responder = ConditionalGet(scope, send_wrapper)
+        elif is_api and scope["method"] == "POST":
+            capture = IdempotentCapture(state, app_state.sessionmaker, send_wrapper)
+            responder = capture
         try:
-            await self.app(scope, self._capped(scope, receive), send_wrapper)
+            await self.app(scope, self._capped(scope, receive), responder)
         finally:
-            if scope["path"].startswith(LOGGED_PREFIX):
+            if capture is not None:
+                await capture.release_unanswered()
+            if is_api:
                 self._log(scope, state, status_holder[0], started, request_id)
 
     def _capped(self, scope: Scope, receive: Receive) -> Receive:

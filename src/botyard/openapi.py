@@ -1,0 +1,169 @@
+"""The OpenAPI document, completed with what FastAPI cannot infer from the routes alone.
+
+For every operation under /v1: the scope it needs (already in its security requirement, and
+now in its description too, where /docs shows it), the error envelope every failure uses
+(instead of FastAPI's own 422 shape), the conventions (`If-None-Match` → 304 on reads,
+`Idempotency-Key` on POST) and the rate-limit headers every answer carries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+API_PREFIX = "/v1/"
+SCHEME = "ApiKey"
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "code", "message", "doc_url", "request_id"],
+            "properties": {
+                "type": {
+                    "type": "string",
+                    "description": "invalid_api_key, insufficient_permissions, "
+                    "rate_limit_exceeded, invalid_request, validation_error, not_found, "
+                    "conflict, payload_too_large or api_error",
+                },
+                "code": {"type": "string", "description": "What went wrong, e.g. api_key_expired"},
+                "message": {"type": "string", "description": "What went wrong and what to do"},
+                "doc_url": {"type": "string"},
+                "request_id": {"type": ["string", "null"], "description": "Quote it to support"},
+                "param": {"type": "string", "description": "The field or parameter at fault"},
+            },
+        }
+    },
+}
+
+ERRORS: dict[str, str] = {
+    "400": "Invalid request (`param` names the problem)",
+    "401": "Invalid API Key: missing, malformed, unknown, expired, revoked or sent in the URL",
+    "403": "Insufficient Permissions: missing scope, plan without API access, or IP not allowed",
+    "422": "Validation error (`param` names the field), including unknown body fields",
+    "429": "Rate limit exceeded; `Retry-After` says when to retry",
+}
+ID_ERRORS = {"404": "No such object in your organization"}
+WRITE_ERRORS = {"409": "Conflict with the current state"}
+BODY_ERRORS = {"413": "Request body too large"}
+
+INT_HEADER = {"schema": {"type": "integer"}}
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "X-Request-Id": {"description": "Identifies the request", "schema": {"type": "string"}},
+    "X-RateLimit-Limit": {"description": "Requests allowed per hour", **INT_HEADER},
+    "X-RateLimit-Remaining": {"description": "Requests left in this window", **INT_HEADER},
+    "X-RateLimit-Used": {"description": "Requests used in this window", **INT_HEADER},
+    "X-RateLimit-Reset": {"description": "When the window resets (epoch seconds)", **INT_HEADER},
+}
+ETAG_HEADER = {"ETag": {"description": "Send it as `If-None-Match` to get 304 when unchanged"}}
+
+IF_NONE_MATCH: dict[str, Any] = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An `ETag` from an earlier answer: 304 without a body when nothing changed "
+    "(a 304 is not counted against the rate limit).",
+    "schema": {"type": "string"},
+}
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A unique value (such as a UUID) to retry this POST safely: a retry with the "
+    "same key and body within 24 hours returns the first response (with "
+    "`Idempotent-Replayed: true`) instead of acting twice; the same key with another body is "
+    "refused (422 `idempotency_key_reused`).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+
+
+def scope_note(security: list[dict[str, list[str]]] | None) -> str | None:
+    if not security:
+        return None
+    scopes = sorted({s for requirement in security for s in requirement.get(SCHEME, [])})
+    if not scopes:
+        return "**Scope:** any valid API key."
+    return "**Scope:** " + ", ".join(f"`{s}`" for s in scopes) + "."
+
+
+def _error_responses(method: str, path: str, operation: dict[str, Any]) -> dict[str, str]:
+    errors = dict(ERRORS)
+    if "{" in path:
+        errors.update(ID_ERRORS)
+    if method in ("post", "patch", "put", "delete"):
+        errors.update(WRITE_ERRORS)
+    if "requestBody" in operation:
+        errors.update(BODY_ERRORS)
+    return errors
+
+
+def _complete_operation(method: str, path: str, operation: dict[str, Any]) -> None:
+    note = scope_note(operation.get("security"))
+    if note:
+        description = operation.get("description", "")
+        operation["description"] = f"{note}\n\n{description}".strip()
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for status, description in _error_responses(method, path, operation).items():
+        responses[status] = {
+            "description": description,
+            "content": {"application/json": {"schema": ERROR_REF}},
+        }
+    for status, response in responses.items():
+        if status.startswith("2"):
+            headers = dict(RATE_LIMIT_HEADERS)
+            if method == "get":
+                headers.update(ETAG_HEADER)
+            response.setdefault("headers", {}).update(headers)
+    parameters: list[dict[str, Any]] = operation.setdefault("parameters", [])
+    if method == "get":
+        parameters.append(IF_NONE_MATCH)
+        responses["304"] = {"description": "Not modified since the `ETag` sent"}
+    if method == "post":
+        parameters.append(IDEMPOTENCY_KEY)
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        openapi_version=app.openapi_version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+        servers=app.servers,
+    )
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(API_PREFIX):
+            continue
+        for method, operation in operations.items():
+            _complete_operation(method, path, operation)
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            invalid = operation.get("responses", {}).get("422")
+            if invalid is not None:
+                invalid["content"] = {"application/json": {"schema": ERROR_REF}}
+    app.openapi_schema = schema
+    return schema
+
+
+def install(app: FastAPI) -> None:
+    """Serve the completed document and let /docs keep the pasted key across reloads."""
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    app.swagger_ui_parameters = {
+        **(app.swagger_ui_parameters or {}),
+        "persistAuthorization": True,
+        "displayRequestDuration": True,
+    }
