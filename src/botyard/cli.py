@@ -118,11 +118,19 @@ def run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         fail(exc.message)
 
 
+MAX_DURATION = timedelta(days=36500)
+
+
 def _duration(text: str, option: str) -> timedelta:
     try:
-        return parse_duration(text)
+        value = parse_duration(text)
     except ValueError as exc:
         fail(f"{option}: {exc}", 2)
+    except OverflowError:
+        value = MAX_DURATION + MAX_DURATION
+    if value > MAX_DURATION:
+        fail(f"{option}: {text!r} is too long; at most {MAX_DURATION.days} days", 2)
+    return value
 
 
 def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
