@@ -292,6 +292,8 @@ async def test_another_organizations_bot_is_404_like_a_missing_one(
             "from",
             "time_range_too_long",
         ),
+        ({"from": "0001-01-01T00:00:00+05:00"}, "from", "time_out_of_range"),
+        ({"to": "9999-12-31T23:00:00Z"}, "to", "time_out_of_range"),
         ({"interval": "week"}, "interval", "invalid_parameter"),
         ({"from": "last tuesday"}, "from", "invalid_parameter"),
     ],

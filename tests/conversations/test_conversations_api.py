@@ -393,6 +393,28 @@ async def test_list_filters_by_bot_status_and_time(
         assert_validation_error(response, param)
 
 
+async def test_time_filters_at_the_ends_of_the_calendar(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Bounds no conversation can be outside of filter nothing out instead of failing."""
+    _, headers = await org_with_key(app)
+    bot = await create_bot(client, headers)
+    conversation = await start_conversation(client, headers, str(bot["id"]))
+    for params in (
+        {"since": "0001-01-01T00:00:00+05:00", "until": "9999-12-31T23:59:59-05:00"},
+        {"since": "1900-01-01T00:00:00Z", "until": "9500-01-01T00:00:00"},
+    ):
+        response = await client.get("/v1/conversations", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        assert [c["id"] for c in response.json()["data"]] == [conversation["id"]]
+    nothing = await client.get(
+        "/v1/conversations",
+        params={"since": "9500-01-01T00:00:00Z", "until": "9600-01-01T00:00:00Z"},
+        headers=headers,
+    )
+    assert nothing.json()["data"] == []
+
+
 async def test_conversations_of_another_organization_are_invisible(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:

@@ -22,8 +22,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from botyard.analytics.schemas import Analytics, Figures, Interval, Point
 from botyard.conversations.models import Conversation, Message
+from botyard.conversations.service import EARLIEST, LATEST, to_utc
 from botyard.core import clock
 from botyard.core.errors import APIError
+from botyard.core.timefmt import rfc3339
 
 DEFAULT_PERIOD = timedelta(days=7)
 STEPS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -37,8 +39,8 @@ def resolve_period(
     start: datetime | None, end: datetime | None, interval: Interval
 ) -> tuple[datetime, datetime]:
     """The requested period, by default the 7 days up to now; times without offset are UTC."""
-    end = _as_utc(end) if end is not None else clock.now()
-    start = _as_utc(start) if start is not None else end - DEFAULT_PERIOD
+    end = _supported(end, "to") if end is not None else clock.now()
+    start = _supported(start, "from") if start is not None else end - DEFAULT_PERIOD
     if start >= end:
         raise _invalid("invalid_time_range", "from must be earlier than to.")
     if end - start > MAX_PERIODS[interval]:
@@ -224,9 +226,19 @@ def _ratio(part: int, whole: int, digits: int) -> float | None:
     return round(part / whole, digits) if whole else None
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def _supported(value: datetime, param: str) -> datetime:
+    try:
+        utc = to_utc(value)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise _invalid(
+            "time_out_of_range",
+            f"{param} must lie between {rfc3339(EARLIEST)} and {rfc3339(LATEST)}.",
+            param,
+        )
+    return utc
 
 
-def _invalid(code: str, message: str) -> APIError:
-    return APIError(code, message, param="from", status_code=422, type="validation_error")
+def _invalid(code: str, message: str, param: str = "from") -> APIError:
+    return APIError(code, message, param=param, status_code=422, type="validation_error")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import WithJsonSchema
 
 from botyard.core.timefmt import UTCTimestamp
 
@@ -17,26 +18,82 @@ TAGS_MAX = 20
 TAG_MAX = 50
 
 BotStatus = Literal["active", "paused"]
+
+
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+"""Text fields hold something besides whitespace and no NUL (which PostgreSQL cannot store)."""
+
+OPTIONAL_TEXT_PATTERN = r"^[^\x00]*$"
+
+
+def _clean_text(value: str) -> str:
+    """Trim surrounding whitespace once the length is checked, with errors a person can read.
+
+    Lengths apply to the string as sent, as the OpenAPI schema states them, so the schema
+    and the server always agree on what is valid.
+    """
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not value.strip():
+        raise ValueError("must contain more than whitespace")
+    return value.strip()
+
+
+def _clean_optional_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value.strip()
+
+
+def text_schema(max_length: int, *, blank: bool = False) -> WithJsonSchema:
+    """The OpenAPI schema of a text field, stating every rule the validators apply."""
+    if blank:
+        return WithJsonSchema(
+            {"type": "string", "maxLength": max_length, "pattern": OPTIONAL_TEXT_PATTERN}
+        )
+    return WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": TEXT_PATTERN}
+    )
+
+
+CLEAN_TEXT = AfterValidator(_clean_text)
+
 BotName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=BOT_NAME_MAX)
+    str,
+    StringConstraints(min_length=1, max_length=BOT_NAME_MAX),
+    CLEAN_TEXT,
+    text_schema(BOT_NAME_MAX),
 ]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=DESCRIPTION_MAX)]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=DESCRIPTION_MAX),
+    AfterValidator(_clean_optional_text),
+    text_schema(DESCRIPTION_MAX, blank=True),
+]
 BotText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MESSAGE_TEXT_MAX)
+    str,
+    StringConstraints(min_length=1, max_length=MESSAGE_TEXT_MAX),
+    CLEAN_TEXT,
+    text_schema(MESSAGE_TEXT_MAX),
 ]
 Language = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, max_length=10, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"
-    ),
+    str, StringConstraints(max_length=10, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")
 ]
 Question = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=QUESTION_MAX)
+    str,
+    StringConstraints(min_length=1, max_length=QUESTION_MAX),
+    CLEAN_TEXT,
+    text_schema(QUESTION_MAX),
 ]
 Answer = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=ANSWER_MAX)
+    str,
+    StringConstraints(min_length=1, max_length=ANSWER_MAX),
+    CLEAN_TEXT,
+    text_schema(ANSWER_MAX),
 ]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TAG_MAX)]
+Tag = Annotated[
+    str, StringConstraints(min_length=1, max_length=TAG_MAX), CLEAN_TEXT, text_schema(TAG_MAX)
+]
 Tags = Annotated[list[Tag], Field(max_length=TAGS_MAX)]
 
 

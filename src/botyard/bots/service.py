@@ -21,6 +21,11 @@ from botyard.core.pagination import paginate
 Page = tuple[list[Any], bool, str | None]
 
 
+def could_exist(object_id: str) -> bool:
+    """Ids are ASCII without NUL; anything else names no row (and PostgreSQL refuses NUL)."""
+    return object_id.isascii() and "\x00" not in object_id
+
+
 async def list_bots(
     session: AsyncSession, organization_id: str, *, limit: int, cursor: str | None
 ) -> Page:
@@ -31,6 +36,8 @@ async def list_bots(
 
 
 async def get_bot(session: AsyncSession, organization_id: str, bot_id: str) -> Bot:
+    if not could_exist(bot_id):
+        raise NotFound("bot", param="bot_id")
     bot = (
         await session.scalars(
             select(Bot).where(Bot.id == bot_id, Bot.organization_id == organization_id)
@@ -83,6 +90,8 @@ async def list_knowledge(
 
 
 async def get_entry(session: AsyncSession, bot: Bot, entry_id: str) -> KnowledgeEntry:
+    if not could_exist(entry_id):
+        raise NotFound("knowledge entry", param="kb_id")
     entry = (
         await session.scalars(
             select(KnowledgeEntry).where(

@@ -1,6 +1,6 @@
 """Conversations: start one on a bot, chat (the bot replies in the response), read, close."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -19,18 +19,10 @@ from botyard.conversations.schemas import (
     MessageOut,
 )
 from botyard.core.database import DBSession
-from botyard.core.errors import APIError
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse
 from botyard.core.params import Cursor, Limit
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    """A time given without an offset is read as UTC, the only zone the API speaks."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @router.post(
@@ -66,15 +58,6 @@ async def list_conversations(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> ListResponse[ConversationOut]:
-    since, until = _as_utc(since), _as_utc(until)
-    if since is not None and until is not None and since >= until:
-        raise APIError(
-            "invalid_time_range",
-            "since must be earlier than until.",
-            param="since",
-            status_code=422,
-            type="validation_error",
-        )
     conversations, has_more, next_cursor = await service.list_conversations(
         session,
         principal.organization_id,

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from botyard.bots.schemas import CLEAN_TEXT, text_schema
 from botyard.core.timefmt import UTCTimestamp
 
 EXTERNAL_USER_ID_MAX = 200
@@ -13,18 +14,24 @@ MESSAGE_TEXT_MAX = 4000
 
 ConversationStatus = Literal["open", "closed"]
 AnswerSource = Literal["welcome", "knowledge", "fallback"]
+ExternalUserId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=EXTERNAL_USER_ID_MAX),
+    CLEAN_TEXT,
+    text_schema(EXTERNAL_USER_ID_MAX),
+]
+MessageText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MESSAGE_TEXT_MAX),
+    CLEAN_TEXT,
+    text_schema(MESSAGE_TEXT_MAX),
+]
 
 
 class ConversationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    external_user_id: (
-        Annotated[
-            str,
-            StringConstraints(strip_whitespace=True, min_length=1, max_length=EXTERNAL_USER_ID_MAX),
-        ]
-        | None
-    ) = Field(
+    external_user_id: ExternalUserId | None = Field(
         default=None,
         description="Your identifier of the end user, so analytics can count unique users.",
     )
@@ -41,9 +48,7 @@ class ConversationUpdate(BaseModel):
 class MessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MESSAGE_TEXT_MAX)
-    ] = Field(description="What the end user wrote.")
+    text: MessageText = Field(description="What the end user wrote.")
 
 
 class MessageOut(BaseModel):

@@ -11,7 +11,7 @@ when the clock has not moved), so "oldest first" is always the order they were w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -22,11 +22,33 @@ from botyard.bots.knowledge_index import knowledge_indexes
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.models import Conversation, Message
 from botyard.core import clock
-from botyard.core.errors import Conflict, NotFound
+from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import decode_cursor, encode_cursor, paginate
 
 TICK = timedelta(microseconds=1)
 SCORE_DIGITS = 4
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Times the API reasons about; no conversation exists outside them."""
+
+
+def with_zone(value: datetime) -> datetime:
+    """A time given without an offset is read as UTC, the only zone the API speaks."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def to_utc(value: datetime) -> datetime:
+    """Raises OverflowError for times whose UTC equivalent leaves the calendar (year 1 or 9999)."""
+    return with_zone(value).astimezone(UTC)
+
+
+def clamp_time(value: datetime) -> datetime:
+    """A filter bound inside EARLIEST..LATEST, which filters exactly the same rows."""
+    try:
+        utc = to_utc(value)
+    except OverflowError:
+        return EARLIEST if value.year < LATEST.year else LATEST
+    return min(max(utc, EARLIEST), LATEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +92,8 @@ async def start_conversation(
 async def get_conversation(
     session: AsyncSession, organization_id: str, conversation_id: str
 ) -> Conversation:
+    if not bots.could_exist(conversation_id):
+        raise NotFound("conversation", param="conversation_id")
     conversation = (
         await session.scalars(
             select(Conversation).where(
@@ -95,15 +119,23 @@ async def list_conversations(
     cursor: str | None,
 ) -> tuple[list[Conversation], bool, str | None]:
     """Newest first; ``since`` is inclusive and ``until`` exclusive, both on ``created_at``."""
+    if since is not None and until is not None and with_zone(since) > with_zone(until):
+        raise APIError(
+            "invalid_time_range",
+            "since must not be later than until.",
+            param="since",
+            status_code=422,
+            type="validation_error",
+        )
     query = select(Conversation).where(Conversation.organization_id == organization_id)
     if bot_id is not None:
-        query = query.where(Conversation.bot_id == bot_id)
+        query = query.where(Conversation.bot_id == (bot_id if bots.could_exist(bot_id) else ""))
     if status is not None:
         query = query.where(Conversation.status == status)
     if since is not None:
-        query = query.where(Conversation.created_at >= since)
+        query = query.where(Conversation.created_at >= clamp_time(since))
     if until is not None:
-        query = query.where(Conversation.created_at < until)
+        query = query.where(Conversation.created_at < clamp_time(until))
     return await paginate(
         session,
         query,
