@@ -1,3 +1,40 @@
-from fastapi import APIRouter
+"""The server-rendered dashboard under /dashboard, assembled from one module per area."""
 
-router = APIRouter(prefix="/dashboard", include_in_schema=False)
+from fastapi import APIRouter
+from fastapi.responses import RedirectResponse
+
+from botyard.dashboard.pages import (
+    analytics,
+    api_settings,
+    audit,
+    auth,
+    bots,
+    conversations,
+    invitations,
+    logs,
+    team,
+)
+from botyard.dashboard.web import DashboardRoute, redirect
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False, route_class=DashboardRoute)
+
+
+@router.get("")
+async def dashboard_home() -> RedirectResponse:
+    return redirect(auth.HOME)
+
+
+for page in (auth, invitations, bots, conversations, analytics, logs, audit, api_settings, team):
+    router.include_router(page.router)
+
+
+async def site_root() -> RedirectResponse:
+    """People who open the server's address land on the dashboard."""
+    return RedirectResponse("/dashboard", status_code=307)
+
+
+# Added as a ready-made route (outside the /dashboard prefix) so the app factory includes the
+# site root with the dashboard and needs no route of its own.
+router.routes.append(
+    DashboardRoute("/", site_root, methods=["GET"], include_in_schema=False, name="site_root")
+)

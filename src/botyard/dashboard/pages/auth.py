@@ -1,0 +1,183 @@
+"""Signing in and out, switching organization, and the dashboard's static files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import FileResponse
+
+from botyard.core.database import DBSession
+from botyard.dashboard import sessions
+from botyard.dashboard.deps import (
+    CurrentMember,
+    LoginCsrf,
+    MaybeMember,
+    PageError,
+    client_ip,
+    forbidden,
+)
+from botyard.dashboard.web import STATIC_DIR, STATIC_FILES, DashboardRoute, redirect, render
+from botyard.users.models import UserSession
+
+router = APIRouter(route_class=DashboardRoute)
+
+HOME = "/dashboard/bots"
+LOGIN_CSRF_MAX_AGE = 2 * 3600
+
+
+def safe_next(value: str | None) -> str:
+    """Only a dashboard path, so the login form cannot be used as an open redirect."""
+    if value and value.startswith("/dashboard") and "//" not in value and "\\" not in value:
+        return value
+    return HOME
+
+
+def login_csrf_token(request: Request) -> str:
+    return request.cookies.get(sessions.LOGIN_CSRF_COOKIE) or sessions.new_token()
+
+
+def with_login_csrf(request: Request, response: Response, token: str) -> Response:
+    sessions.set_cookie(request, response, sessions.LOGIN_CSRF_COOKIE, token, LOGIN_CSRF_MAX_AGE)
+    return response
+
+
+def login_page(
+    request: Request,
+    *,
+    next_url: str,
+    email: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    token = login_csrf_token(request)
+    response = render(
+        request,
+        "dashboard/login.html",
+        status_code=status_code,
+        csrf_token=token,
+        next_url=next_url,
+        email=email,
+        error=error,
+    )
+    return with_login_csrf(request, response, token)
+
+
+@router.get("/login")
+async def show_login(request: Request, context: MaybeMember, next: str | None = None) -> Response:
+    if context is not None:
+        return redirect(safe_next(next))
+    return login_page(request, next_url=safe_next(next))
+
+
+@router.post("/login")
+async def log_in(
+    request: Request,
+    session: DBSession,
+    _csrf: LoginCsrf,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = HOME,
+) -> Response:
+    email = email.strip().lower()
+    next_url = safe_next(next)
+    if not email or not password:
+        return login_page(
+            request,
+            next_url=next_url,
+            email=email,
+            error="Enter your email and password.",
+            status_code=400,
+        )
+    attempt = await sessions.count_login_attempt(
+        request.app.state.limiter, client_ip(request), email
+    )
+    if not attempt.allowed:
+        minutes = max(1, (attempt.retry_after + 59) // 60)
+        return login_page(
+            request,
+            next_url=next_url,
+            email=email,
+            error=(
+                "Too many sign-in attempts for this account or from your address. "
+                f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+            ),
+            status_code=429,
+        )
+    user = await sessions.check_credentials(session, email, password)
+    if user is None:
+        return login_page(
+            request,
+            next_url=next_url,
+            email=email,
+            error="That email and password do not match an account.",
+            status_code=401,
+        )
+    choices = await sessions.organizations_of(session, user.id)
+    if not choices:
+        return login_page(
+            request,
+            next_url=next_url,
+            email=email,
+            error="Your account is not a member of any organization yet. Ask for an invitation.",
+            status_code=403,
+        )
+    await sessions.forget_failed_attempts(request.app.state.limiter, email)
+    return await start_session(request, session, user.id, choices[0].id, next_url)
+
+
+async def start_session(
+    request: Request, session: DBSession, user_id: str, organization_id: str, next_url: str
+) -> Response:
+    """Open a session and hand its cookie to the browser; shared with invitation acceptance."""
+    from botyard.users.models import User
+
+    user = await session.get(User, user_id)
+    assert user is not None
+    token = await sessions.open_session(
+        session,
+        user,
+        organization_id,
+        client_ip(request),
+        request.app.state.settings.session_ttl_hours,
+    )
+    response = redirect(next_url)
+    max_age = request.app.state.settings.session_ttl_hours * 3600
+    sessions.set_cookie(request, response, sessions.SESSION_COOKIE, token, max_age)
+    sessions.clear_cookie(request, response, sessions.LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def log_out(request: Request, session: DBSession, context: CurrentMember) -> Response:
+    await sessions.close_session(session, request.cookies.get(sessions.SESSION_COOKIE))
+    response = redirect("/dashboard/login")
+    sessions.clear_cookie(request, response, sessions.SESSION_COOKIE)
+    return response
+
+
+@router.post("/switch-organization")
+async def switch_organization(
+    request: Request,
+    session: DBSession,
+    context: CurrentMember,
+    organization_id: Annotated[str, Form()],
+) -> Response:
+    if organization_id not in {choice.id for choice in context.organizations}:
+        raise forbidden("You are not a member of that organization.")
+    current = await session.get(UserSession, context.session_id)
+    assert current is not None
+    current.organization_id = organization_id
+    await session.flush()
+    return redirect(HOME)
+
+
+@router.get("/static/{name}")
+async def static_file(name: str) -> Response:
+    if name not in STATIC_FILES:
+        raise PageError(404, "Not found", "No such file.")
+    return FileResponse(
+        STATIC_DIR / name,
+        media_type=STATIC_FILES[name],
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
