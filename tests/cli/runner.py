@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 BIN = Path(sys.executable).parent / "botyard"
 TIMEOUT = 60
@@ -55,12 +55,24 @@ class Botyard:
         assert result.returncode == 0, f"botyard {' '.join(args)}: {result.stderr}"
         return result
 
-    def popen(self, *args: str) -> subprocess.Popen[str]:
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """A short command run in the background (its output is small enough for pipes)."""
         return subprocess.Popen(
             [botyard_executable(), *args],
             env=self.env,
             cwd=self.cwd,
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def popen(self, *args: str, log: IO[str]) -> subprocess.Popen[str]:
+        """A long-running command (``serve``) whose output goes to ``log``, never a full pipe."""
+        return subprocess.Popen(
+            [botyard_executable(), *args],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
         )
