@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -16,6 +17,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from botyard.core.errors import APIError
 
 T = TypeVar("T")
+
+_ID_PATTERN = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -37,7 +40,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, row_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(row_id)
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None or not _ID_PATTERN.fullmatch(row_id):
+            raise ValueError("not a cursor this API made")
+        return created_at, row_id
     except (ValueError, TypeError, binascii.Error) as exc:
         raise APIError(
             "invalid_cursor",
