@@ -49,7 +49,7 @@ ERRORS: dict[str, str] = {
     "422": "Validation error (`param` names the field), including unknown body fields",
     "429": "Rate limit exceeded; `Retry-After` says when to retry",
 }
-ID_ERRORS = {"404": "No such object in your organization"}
+ID_ERRORS = {"404": "No such object in your organization (an id given in the path or a filter)"}
 WRITE_ERRORS = {"409": "Conflict with the current state"}
 BODY_ERRORS = {"413": "Request body too large"}
 
@@ -94,7 +94,8 @@ def scope_note(security: list[dict[str, list[str]]] | None) -> str | None:
 
 def _error_responses(method: str, path: str, operation: dict[str, Any]) -> dict[str, str]:
     errors = dict(ERRORS)
-    if "{" in path:
+    names = [p.get("name", "") for p in operation.get("parameters", [])]
+    if "{" in path or any(name.endswith("_id") for name in names):
         errors.update(ID_ERRORS)
     if method in ("post", "patch", "put", "delete"):
         errors.update(WRITE_ERRORS)

@@ -160,7 +160,8 @@ async def test_members_cannot_be_invited_twice(app: FastAPI, caller: httpx.Async
 @pytest.mark.parametrize(
     ("body", "status", "param"),
     [
-        ({"email": "not-an-address"}, 400, "email"),
+        ({"email": "not-an-address"}, 422, "email"),
+        ({"email": "two words@example.com"}, 422, "email"),
         ({"email": "someone@example.com", "role": "superuser"}, 422, "role"),
         ({"role": "member"}, 422, "email"),
         ({"email": "someone@example.com", "team": "x"}, 422, "team"),

@@ -81,7 +81,12 @@ class InvitationCancelled(BaseModel):
 class InviteMember(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320, examples=["dev@example.com"])
+    email: str = Field(
+        min_length=3,
+        max_length=320,
+        pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$",
+        examples=["dev@example.com"],
+    )
     role: RoleName = Field(
         "member",
         description="`owner` invitations can be sent only by an owner (from the dashboard)",
