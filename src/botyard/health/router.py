@@ -1,3 +1,5 @@
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,20 +11,66 @@ from botyard.ratelimit.limiter import Bucket, Limiter
 
 router = APIRouter(tags=["health"])
 
+PROBE_INTERVAL = 1.0
+"""Seconds a database or Redis probe result is reused, so a hammered /healthz stays cheap."""
+
 _PROBE = [Bucket("health:probe", 1)]
 
 
-async def _limiter_check(limiter: Limiter, window: int) -> dict[str, Any]:
+@dataclass
+class _Probes:
+    """Results of the last probes of one app, by monotonic time."""
+
+    database: tuple[float, dict[str, Any]] | None = None
+    limiter_at: float | None = None
+    limiter_error: dict[str, Any] | None = field(default=None)
+
+
+def _probes(state: Any) -> _Probes:
+    probes = getattr(state, "health_probes", None)
+    if probes is None:
+        probes = state.health_probes = _Probes()
+    return probes
+
+
+def _fresh(at: float | None) -> bool:
+    return at is not None and time.monotonic() - at < PROBE_INTERVAL
+
+
+async def _database_check(state: Any, probes: _Probes) -> dict[str, Any]:
+    if probes.database is not None and _fresh(probes.database[0]):
+        return probes.database[1]
+    try:
+        async with state.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        result: dict[str, Any] = {"status": "ok", "backend": state.engine.dialect.name}
+    except Exception as exc:
+        result = {"status": "unavailable", "error": type(exc).__name__}
+    probes.database = (time.monotonic(), result)
+    return result
+
+
+async def _limiter_check(limiter: Limiter, window: int, probes: _Probes) -> dict[str, Any]:
     """Ask the limiter for real (a peek counts nothing), so an outage shows before traffic does.
 
-    While degraded, the resilient limiter only re-tries Redis once per retry interval, so
-    frequent health checks cost no connection timeouts.
+    The probe runs at most once per PROBE_INTERVAL; the degraded flag is read every time, so
+    recovery noticed by live traffic shows at once. While degraded, the resilient limiter
+    itself re-tries Redis only once per its retry interval: no connection timeout per check.
     """
     backend = str(getattr(limiter, "backend", "memory"))
-    try:
-        await limiter.peek(_PROBE, window, clock.timestamp())
-    except Exception as exc:
-        return {"status": "error", "backend": backend, "error": type(exc).__name__}
+    if not _fresh(probes.limiter_at):
+        probes.limiter_at = time.monotonic()
+        try:
+            await limiter.peek(_PROBE, window, clock.timestamp())
+            probes.limiter_error = None
+        except Exception as exc:
+            probes.limiter_error = {
+                "status": "error",
+                "backend": backend,
+                "error": type(exc).__name__,
+            }
+    if probes.limiter_error is not None:
+        return probes.limiter_error
     if limiter.degraded:
         return {
             "status": "degraded",
@@ -36,17 +84,15 @@ async def _limiter_check(limiter: Limiter, window: int) -> dict[str, Any]:
 async def healthz(request: Request) -> JSONResponse:
     """Public. 200 while the database answers; a degraded limiter is reported, not fatal."""
     state = request.app.state
-    checks: dict[str, Any] = {}
-    healthy = True
-    try:
-        async with state.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        checks["database"] = {"status": "ok", "backend": state.engine.dialect.name}
-    except Exception as exc:
-        healthy = False
-        checks["database"] = {"status": "unavailable", "error": type(exc).__name__}
-    checks["rate_limiter"] = await _limiter_check(state.limiter, state.settings.rate_limit_window)
-    checks["request_log"] = {"status": "ok", "pending": state.request_log.pending}
+    probes = _probes(state)
+    checks: dict[str, Any] = {
+        "database": await _database_check(state, probes),
+        "rate_limiter": await _limiter_check(
+            state.limiter, state.settings.rate_limit_window, probes
+        ),
+        "request_log": {"status": "ok", "pending": state.request_log.pending},
+    }
+    healthy = checks["database"]["status"] == "ok"
     limiter_ok = checks["rate_limiter"]["status"] == "ok"
     status = "ok" if healthy and limiter_ok else ("degraded" if healthy else "down")
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if healthy else 503)

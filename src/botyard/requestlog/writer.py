@@ -109,6 +109,7 @@ class RequestLogWriter:
         self._pending: list[LogEntry] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._flush_lock = asyncio.Lock()
         self.written = 0
 
@@ -128,22 +129,29 @@ class RequestLogWriter:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="request-log-writer")
 
     async def stop(self) -> None:
-        """Stop the loop and write everything still pending (clean shutdown loses nothing)."""
+        """Stop the loop and write everything still pending (clean shutdown loses nothing).
+
+        The loop is asked to finish, not cancelled: a cancellation landing just after a
+        batch committed would put that batch back in the queue and write it twice.
+        """
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            await self._task
             self._task = None
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._flush_interval)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.flush()
             except Exception:

@@ -1,0 +1,229 @@
+"""HTTP throughput and latency of GET /v1/me against GET /healthz on one live server.
+
+Run: .venv/bin/python bench/http.py [--duration 10] [--threads 2] [--connections 32]
+                                    [--redis redis://127.0.0.1:6379/0] [--rounds 1]
+
+Starts `botyard serve` on a free port with a fresh SQLite database in a temporary
+directory (and BOTYARD_REDIS_URL when --redis is given), creates an organization and a
+read key with the CLI, raises the organization's rate limit so no request is refused,
+then drives both endpoints with wrk in the same run. /v1/me is the whole API hot path:
+authenticate (key cache), rate limit (memory or Redis), request log (batched), JSON.
+/healthz is the floor: routing, one `SELECT 1`, a limiter peek, JSON.
+
+wrk comes from Debian (`sudo apt-get install wrk`). wrk and the server share this
+machine's CPU, which the output states: read the ratio, not the absolute figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TARGET_RATIO = 0.70
+BENCH_RATE_LIMIT = 1_000_000_000
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    errors: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def botyard(env: dict[str, str], *args: str) -> str:
+    """Run the CLI as an operator would; its stdout (an id or a key) is the answer."""
+    exe = Path(sys.executable).with_name("botyard")
+    done = subprocess.run(
+        [str(exe), *args], env=env, capture_output=True, text=True, check=False, timeout=120
+    )
+    if done.returncode != 0:
+        sys.exit(f"botyard {' '.join(args[:2])} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def status_of(base: str, path: str) -> int | None:
+    """A bare HTTP/1.0 GET: this file is named http.py, so it cannot import the stdlib's."""
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2) as conn:
+            conn.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            status_line = conn.makefile("rb").readline().decode("latin-1")
+    except OSError:
+        return None
+    parts = status_line.split()
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit("the server exited during start-up; see its log above")
+        if status_of(base, "/healthz") == 200:
+            return
+        time.sleep(0.2)
+    sys.exit("the server did not become healthy in time")
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not match:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)
+    total = re.search(r"(\d+) requests in", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    if not (rps and p50 and p99 and total):
+        raise ValueError("could not read wrk's output:\n" + output)
+    return WrkResult(
+        requests_per_second=float(rps.group(1)),
+        p50_ms=_ms(p50.group(1)),
+        p99_ms=_ms(p99.group(1)),
+        requests=int(total.group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        errors=errors.group(0) if errors else "",
+    )
+
+
+def run_wrk(
+    wrk: str, url: str, duration: int, threads: int, connections: int, headers: list[str]
+) -> WrkResult:
+    command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
+    return parse_wrk(done.stdout)
+
+
+def logged_rows(db_path: Path) -> int:
+    with sqlite3.connect(db_path) as connection:
+        return int(connection.execute("SELECT count(*) FROM request_logs").fetchone()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the endpoints N times")
+    parser.add_argument("--redis", default=None, help="BOTYARD_REDIS_URL for the server")
+    args = parser.parse_args()
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("wrk is not installed: `sudo apt-get install wrk` (Debian/Ubuntu).")
+
+    with tempfile.TemporaryDirectory(prefix="botyard-bench-") as tmp:
+        db_path = Path(tmp) / "bench.db"
+        env = {
+            **os.environ,
+            "BOTYARD_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+            "BOTYARD_REDIS_URL": args.redis or "",
+        }
+        if not args.redis:
+            env.pop("BOTYARD_REDIS_URL")
+        botyard(env, "db", "upgrade")
+        org = botyard(env, "orgs", "create", f"Bench {os.getpid()}", "--plan", "professional")
+        botyard(env, "orgs", "set-rate-limit", org, str(BENCH_RATE_LIMIT))
+        key = botyard(env, "keys", "create", "--org", org, "--name", "bench", "--scope", "read")
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        log_path = Path(tmp) / "server.log"
+        with log_path.open("wb") as server_log:
+            server = subprocess.Popen(
+                [str(Path(sys.executable).with_name("botyard")), "serve", "--port", str(port)],
+                env=env,
+                stdout=server_log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                wait_healthy(base, server)
+                auth = [f"Authorization: Bearer {key}"]
+                # Warm up: JIT-free Python still has caches, pools and the key cache to fill.
+                run_wrk(wrk, base + "/healthz", 2, args.threads, args.connections, [])
+                run_wrk(wrk, base + "/v1/me", 2, args.threads, args.connections, auth)
+                results: dict[str, list[WrkResult]] = {"/healthz": [], "/v1/me": []}
+                for _ in range(args.rounds):
+                    for path, headers in (("/healthz", []), ("/v1/me", auth)):
+                        results[path].append(
+                            run_wrk(
+                                wrk,
+                                base + path,
+                                args.duration,
+                                args.threads,
+                                args.connections,
+                                headers,
+                            )
+                        )
+            finally:
+                server.send_signal(signal.SIGINT)  # a clean shutdown flushes the request log
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+        rows = logged_rows(db_path)
+
+    report(args, results, rows)
+
+
+def report(args: argparse.Namespace, results: dict[str, list[WrkResult]], rows: int) -> None:
+    cores = os.cpu_count()
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s x {args.rounds} round(s); "
+        f"one `botyard serve` worker; SQLite; limiter: "
+        f"{'Redis ' + args.redis if args.redis else 'in process'}"
+    )
+    print(
+        f"NOTE: wrk and the server share this machine's {cores} CPU core(s); absolute "
+        "figures are lower than on a dedicated host, the ratio is what to read."
+    )
+    print(f"{'endpoint':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    mean: dict[str, float] = {}
+    for path, runs in results.items():
+        rps = sum(r.requests_per_second for r in runs) / len(runs)
+        mean[path] = rps
+        p50 = max(r.p50_ms for r in runs)
+        p99 = max(r.p99_ms for r in runs)
+        non_2xx = sum(r.non_2xx for r in runs)
+        print(f"{path:<10} {rps:>10.0f} {p50:>8.2f} {p99:>8.2f} {non_2xx:>8}")
+        for r in runs:
+            if r.errors:
+                print(f"  {path}: {r.errors}")
+    ratio = mean["/v1/me"] / mean["/healthz"]
+    verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
+    print(f"ratio /v1/me / /healthz = {ratio:.2f} ({verdict} the {TARGET_RATIO:.2f} target)")
+    print(f"request_logs rows after shutdown: {rows} (warm-up included; every /v1/me logged)")
+
+
+if __name__ == "__main__":
+    main()
