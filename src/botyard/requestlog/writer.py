@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from botyard.api_keys.models import ApiKey, ApiKeyAddress
@@ -59,6 +60,27 @@ class LogEntry:
             "user_agent": self.user_agent,
             "request_id": self.request_id,
         }
+
+
+class _RowInsert:
+    """The request_logs INSERT compiled once per dialect, fed to the driver's executemany.
+
+    Bypasses the per-row parameter handling of SQLAlchemy's bulk insert (the flush runs on the
+    event loop that serves requests), while converting each value exactly as the column type
+    would, so rows read back identically.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        table = cast(Table, RequestLog.__table__)
+        compiled = insert(table).compile(dialect=dialect)
+        self.sql = compiled.string
+        names = list(compiled.positiontup or [])
+        self.dialect_name = dialect.name
+        self._steps = [(name, table.c[name].type.bind_processor(dialect)) for name in names]
+
+    def params(self, entry: LogEntry) -> tuple[Any, ...]:
+        row = entry.row()
+        return tuple(row[n] if p is None else p(row[n]) for n, p in self._steps)
 
 
 @dataclass(slots=True)
@@ -110,6 +132,7 @@ class RequestLogWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._insert: _RowInsert | None = None
         self._flush_lock = asyncio.Lock()
         self.written = 0
 
@@ -173,7 +196,12 @@ class RequestLogWriter:
             return len(batch)
 
     async def _write(self, session: AsyncSession, batch: list[LogEntry]) -> None:
-        await session.execute(insert(RequestLog), [entry.row() for entry in batch])
+        connection = await session.connection()
+        if self._insert is None or self._insert.dialect_name != connection.dialect.name:
+            self._insert = _RowInsert(connection.dialect)
+        await connection.exec_driver_sql(
+            self._insert.sql, [self._insert.params(entry) for entry in batch]
+        )
         usage, addresses = summarize(batch)
         for key_id, item in usage.items():
             await self._update_key(session, key_id, item)
