@@ -247,20 +247,20 @@ async def test_a_lookup_racing_a_revocation_does_not_cache_the_stale_key(app: Fa
     key_hash = keyformat.hash_key(key)
 
     class RevokedMeanwhile:
-        """A sessionmaker whose read completes just as another request's revocation commits."""
+        """An engine whose read completes just as another request's revocation commits."""
 
-        def __call__(self) -> Any:
+        def connect(self) -> Any:
             return self
 
         async def __aenter__(self) -> Any:
-            self._session = app.state.sessionmaker()
+            self._connection = await app.state.engine.connect()
             return self
 
         async def __aexit__(self, *exc: object) -> None:
-            await self._session.close()
+            await self._connection.close()
 
         async def execute(self, statement: Any) -> Any:
-            result = await self._session.execute(statement)
+            result = await self._connection.execute(statement)
             cache.evict_key(row.id)
             return result
 

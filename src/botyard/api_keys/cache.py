@@ -11,9 +11,10 @@ import ipaddress
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from botyard.api_keys.models import ApiKey, effective_scopes
 from botyard.organizations.models import Organization, Plan
@@ -49,26 +50,46 @@ class VerifiedKey:
         return any(address in network for network in self.allowed_networks)
 
 
-def snapshot(key: ApiKey, org: Organization) -> VerifiedKey:
+_KEYS = ApiKey.__table__.c
+_ORGS = Organization.__table__.c
+KEY_QUERY = select(
+    _KEYS.id,
+    _KEYS.name,
+    _KEYS.hint,
+    _KEYS.scopes,
+    _KEYS.expires_at,
+    _KEYS.revoked_at,
+    _KEYS.allowed_ips,
+    _KEYS.rate_limit.label("key_rate_limit"),
+    _ORGS.id.label("organization_id"),
+    _ORGS.name.label("organization_name"),
+    _ORGS.plan,
+    _ORGS.rate_limit.label("organization_rate_limit"),
+).join_from(ApiKey.__table__, Organization.__table__, _ORGS.id == _KEYS.organization_id)
+"""The columns verification needs, read with Core on a bare connection: a cache miss costs
+about half what loading ORM objects through a session does."""
+
+
+def snapshot(row: Row[*tuple[Any, ...]]) -> VerifiedKey:
     networks = (
-        tuple(ipaddress.ip_network(n, strict=False) for n in key.allowed_ips)
-        if key.allowed_ips
+        tuple(ipaddress.ip_network(n, strict=False) for n in row.allowed_ips)
+        if row.allowed_ips
         else None
     )
     return VerifiedKey(
-        id=key.id,
-        name=key.name,
-        hint=key.hint,
-        organization_id=org.id,
-        organization_name=org.name,
-        plan=Plan(org.plan),
-        granted_scopes=tuple(key.scopes),
-        scopes=effective_scopes(key.scopes),
-        expires_at=key.expires_at,
-        revoked_at=key.revoked_at,
+        id=row.id,
+        name=row.name,
+        hint=row.hint,
+        organization_id=row.organization_id,
+        organization_name=row.organization_name,
+        plan=Plan(row.plan),
+        granted_scopes=tuple(row.scopes),
+        scopes=effective_scopes(row.scopes),
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
         allowed_networks=networks,
-        key_rate_limit=key.rate_limit,
-        organization_rate_limit=org.rate_limit,
+        key_rate_limit=row.key_rate_limit,
+        organization_rate_limit=row.organization_rate_limit,
     )
 
 
@@ -91,6 +112,13 @@ class KeyCache:
             return None
         return verified
 
+    def cached(self, key_hash: str) -> VerifiedKey | None:
+        """A fresh entry, counted as a hit; None when the database must be asked."""
+        verified = self.get(key_hash)
+        if verified is not None:
+            self.hits += 1
+        return verified
+
     def put(self, key_hash: str, verified: VerifiedKey) -> None:
         self._entries[key_hash] = (time.monotonic(), verified)
 
@@ -109,27 +137,18 @@ class KeyCache:
         self._generation += 1
         self._entries.clear()
 
-    async def lookup(
-        self, key_hash: str, sessionmaker: async_sessionmaker[AsyncSession]
-    ) -> VerifiedKey | None:
+    async def lookup(self, key_hash: str, engine: AsyncEngine) -> VerifiedKey | None:
         """The cached entry, or one read from the database (unknown keys are not cached)."""
-        verified = self.get(key_hash)
+        verified = self.cached(key_hash)
         if verified is not None:
-            self.hits += 1
             return verified
         self.misses += 1
         generation = self._generation
-        async with sessionmaker() as session:
-            row = (
-                await session.execute(
-                    select(ApiKey, Organization)
-                    .join(Organization, Organization.id == ApiKey.organization_id)
-                    .where(ApiKey.key_hash == key_hash)
-                )
-            ).first()
+        async with engine.connect() as connection:
+            row = (await connection.execute(KEY_QUERY.where(_KEYS.key_hash == key_hash))).first()
         if row is None:
             return None
-        verified = snapshot(row[0], row[1])
+        verified = snapshot(row)
         if generation == self._generation:
             self.put(key_hash, verified)
         return verified

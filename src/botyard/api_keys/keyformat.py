@@ -10,7 +10,7 @@ import hashlib
 import re
 import zlib
 
-from botyard.core.ids import BASE62, random_base62, to_base62
+from botyard.core.ids import BASE62, random_base62
 
 PREFIX = "byk_"
 RANDOM_LENGTH = 32
@@ -18,10 +18,15 @@ CHECKSUM_LENGTH = 6
 KEY_LENGTH = len(PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
 KEY_PATTERN = re.compile(rf"{PREFIX}[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}")
 _BASE62_SET = frozenset(BASE62)
+_PLACES = tuple(62**power for power in reversed(range(CHECKSUM_LENGTH)))
+WHITESPACE = re.compile(r"\s")
+"""Finds what ``str.isspace`` calls whitespace (both use Unicode's definition), in C."""
 
 
 def checksum(body: str) -> str:
-    return to_base62(zlib.crc32(body.encode("ascii")), CHECKSUM_LENGTH)
+    """Base62 of the CRC32, most significant digit first, left-padded with ``0``."""
+    value = zlib.crc32(body.encode("ascii"))
+    return "".join([BASE62[value // place % 62] for place in _PLACES])
 
 
 def generate() -> str:
@@ -39,8 +44,16 @@ def hint(key: str) -> str:
 
 
 def format_problem(candidate: str) -> str | None:
-    """Why ``candidate`` cannot be a Botyard key, in words a user can act on; None if it can."""
-    if any(ch.isspace() for ch in candidate):
+    """Why ``candidate`` cannot be a Botyard key, in words a user can act on; None if it can.
+
+    Every request pays for this, so a well-formed key takes one regex and one CRC32; the
+    diagnosis below runs only for keys that fail."""
+    if (
+        KEY_PATTERN.fullmatch(candidate)
+        and checksum(candidate[:-CHECKSUM_LENGTH]) == candidate[-CHECKSUM_LENGTH:]
+    ):
+        return None
+    if WHITESPACE.search(candidate):
         return "the key contains spaces or line breaks"
     if not candidate.startswith(PREFIX):
         return f"Botyard keys start with {PREFIX!r}"
