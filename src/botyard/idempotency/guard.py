@@ -40,8 +40,11 @@ def _bearer_token(request: Request) -> str:
 
 
 async def check_idempotency(request: Request, principal: Principal) -> None:
-    """Claim the request's Idempotency-Key, or replay / refuse when it was used before."""
-    if request.method != "POST" or not request.url.path.startswith(API_PREFIX):
+    """Claim the request's Idempotency-Key, or replay / refuse when it was used before.
+
+    Runs on every authenticated request, so anything but a POST leaves at the first line.
+    """
+    if request.scope["method"] != "POST" or not request.scope["path"].startswith(API_PREFIX):
         return
     idempotency_key = request.headers.get(HEADER)
     if idempotency_key is None:
