@@ -312,3 +312,10 @@ def test_invitation_tokens_are_redacted_from_access_logs() -> None:
     RedactInvitationTokens().filter(record)
     assert "s3cr3t-t0ken" not in record.getMessage()
     assert "/dashboard/invitations/[redacted]?x=1" in record.getMessage()
+
+
+async def test_unknown_dashboard_page_is_an_html_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/dashboard/no-such-page")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "no dashboard page" in response.text

@@ -195,3 +195,13 @@ async def test_deleting_a_bot_asks_first(app: FastAPI, client: httpx.AsyncClient
     done = await client.post(f"/dashboard/bots/{bot.id}/delete", data={"csrf_token": csrf})
     assert done.status_code == 303
     assert (await client.get(f"/dashboard/bots/{bot.id}")).status_code == 404
+
+
+async def test_user_text_is_escaped(app: FastAPI, client: httpx.AsyncClient) -> None:
+    org = await make_org(app)
+    bot = await make_bot(app, org, name="<script>alert(1)</script>")
+    await login(client, await make_user(app, org, "member"))
+    for path in ("/dashboard/bots", f"/dashboard/bots/{bot.id}", "/dashboard/analytics"):
+        page = (await client.get(path)).text
+        assert "<script>alert(1)</script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

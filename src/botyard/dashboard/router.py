@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 
+from botyard.dashboard.deps import PageError
 from botyard.dashboard.pages import (
     analytics,
     api_settings,
@@ -26,6 +27,12 @@ async def dashboard_home() -> RedirectResponse:
 
 for page in (auth, invitations, bots, conversations, analytics, logs, audit, api_settings, team):
     router.include_router(page.router)
+
+
+@router.get("/{unknown:path}")
+async def unknown_page(unknown: str) -> RedirectResponse:
+    """A mistyped dashboard address gets a page a person can read, not the API's JSON."""
+    raise PageError(404, "Page not found", f"There is no dashboard page at /dashboard/{unknown}.")
 
 
 async def site_root() -> RedirectResponse:
