@@ -8,7 +8,8 @@ directory (and BOTYARD_REDIS_URL when --redis is given), creates an organization
 read key with the CLI, raises the organization's rate limit so no request is refused,
 then drives both endpoints with wrk in the same run. /v1/me is the whole API hot path:
 authenticate (key cache), rate limit (memory or Redis), request log (batched), JSON.
-/healthz is the floor: routing, one `SELECT 1`, a limiter peek, JSON.
+/healthz is the floor: routing and JSON (its database and limiter probes are reused
+for a second, so under load it does almost nothing else).
 
 wrk comes from Debian (`sudo apt-get install wrk`). wrk and the server share this
 machine's CPU, which the output states: read the ratio, not the absolute figures.
@@ -207,6 +208,7 @@ def report(args: argparse.Namespace, results: dict[str, list[WrkResult]], rows: 
         f"NOTE: wrk and the server share this machine's {cores} CPU core(s); absolute "
         "figures are lower than on a dedicated host, the ratio is what to read."
     )
+    print("req/s is the mean over rounds; latencies are the worst round's")
     print(f"{'endpoint':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     mean: dict[str, float] = {}
     for path, runs in results.items():

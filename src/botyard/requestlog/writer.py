@@ -74,13 +74,19 @@ class _RowInsert:
         table = cast(Table, RequestLog.__table__)
         compiled = insert(table).compile(dialect=dialect)
         self.sql = compiled.string
-        names = list(compiled.positiontup or [])
         self.dialect_name = dialect.name
+        # Positional drivers (sqlite3, asyncpg) take tuples in the compiled order; named
+        # ones (psycopg) take dicts keyed by column, which is how the binds are named here.
+        self._positional = bool(compiled.positional)
+        names = list(compiled.positiontup or []) if self._positional else list(table.c.keys())
         self._steps = [(name, table.c[name].type.bind_processor(dialect)) for name in names]
 
-    def params(self, entry: LogEntry) -> tuple[Any, ...]:
+    def params(self, entry: LogEntry) -> tuple[Any, ...] | dict[str, Any]:
         row = entry.row()
-        return tuple(row[n] if p is None else p(row[n]) for n, p in self._steps)
+        values = [(n, row[n] if p is None else p(row[n])) for n, p in self._steps]
+        if self._positional:
+            return tuple(v for _, v in values)
+        return dict(values)
 
 
 @dataclass(slots=True)
