@@ -259,8 +259,8 @@ async def test_a_lookup_racing_a_revocation_does_not_cache_the_stale_key(app: Fa
         async def __aexit__(self, *exc: object) -> None:
             await self._connection.close()
 
-        async def execute(self, statement: Any) -> Any:
-            result = await self._connection.execute(statement)
+        async def execute(self, statement: Any, parameters: Any = None) -> Any:
+            result = await self._connection.execute(statement, parameters)
             cache.evict_key(row.id)
             return result
 
