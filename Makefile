@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,7 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## Retake the README's dashboard screenshots (docs/screenshots/) from the demo data
+screenshots: $(VENV)/.installed-dev
+	BOTYARD_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q tests/dashboard/test_screenshots.py
