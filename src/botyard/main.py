@@ -21,6 +21,7 @@ from botyard.core.errors import install_error_handlers
 from botyard.dashboard.router import router as dashboard_router
 from botyard.health.router import router as health_router
 from botyard.idempotency.guard import install as install_idempotency
+from botyard.log_redaction import install as install_log_redaction
 from botyard.middleware import ApiMiddleware
 from botyard.openapi import install as install_openapi
 from botyard.ratelimit.limiter import Limiter, build_limiter
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.request_log_retention = RetentionTask(
         sessionmaker, settings.request_log_retention_days
     )
+    install_log_redaction()
     install_error_handlers(app)
     install_idempotency(app)
     install_openapi(app)

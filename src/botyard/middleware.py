@@ -14,9 +14,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from botyard.api_keys import keyformat
+from botyard.api_keys.cache import VerifiedKey
+from botyard.api_keys.url_guard import check_url
 from botyard.core import clock
+from botyard.core.errors import InvalidAPIKey, error_response
 from botyard.core.ids import new_id
 from botyard.idempotency import service as idempotency
 from botyard.idempotency.guard import CLAIM_STATE
@@ -211,12 +216,41 @@ class ApiMiddleware:
             capture = IdempotentCapture(state, app_state.sessionmaker, send_wrapper)
             responder = capture
         try:
+            if is_api and (scope["query_string"] or keyformat.PREFIX in scope["path"]):
+                refused = await check_url(scope["path"], scope["query_string"], app_state.engine)
+                if refused is not None:
+                    await self._refuse_key_in_url(scope, receive, send_wrapper, *refused)
+                    return
             await self.app(scope, self._capped(scope, receive), responder)
         finally:
             if capture is not None:
                 await capture.release_unanswered()
             if is_api:
                 self._log(scope, state, status_holder[0], started, request_id)
+
+    @staticmethod
+    async def _refuse_key_in_url(
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        error: InvalidAPIKey,
+        exposed: VerifiedKey | None,
+    ) -> None:
+        """Answer before routing, so no handler, query or log line ever sees the URL's key."""
+        state = scope["state"]
+        if exposed is not None:
+            state["key_id"] = exposed.id
+            state["organization_id"] = exposed.organization_id
+            state["authenticated"] = False
+        response = error_response(
+            Request(scope),
+            error.status_code,
+            type=error.type,
+            code=error.code,
+            message=error.message,
+            headers=error.headers,
+        )
+        await response(scope, receive, send)
 
     def _capped(self, scope: Scope, receive: Receive) -> Receive:
         """Refuse oversized bodies with 413, whether or not Content-Length is honest."""

@@ -196,3 +196,27 @@ async def test_me_describes_key_organization_and_limit(
     assert body["organization"]["name"] == "Connection Test Org"
     assert body["organization"]["plan"] == "professional"
     assert body["rate_limit"]["limit"] == 1000
+
+
+async def test_key_in_url_is_refused_before_routing_and_flagged(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """An unknown path or a key pasted into a path segment is refused like a query parameter."""
+    from botyard.api_keys.models import ApiKey
+
+    org = await make_org(app)
+    row, key = await make_key(app, org)
+    for url in (f"/v1/nothing-here?api_key={key}", f"/v1/bots/{key}", f"/v1/bots?q={key}"):
+        response = await client.get(url, headers=auth(key))
+        assert_error(response, 401, "invalid_api_key", "api_key_in_url")
+        assert key not in response.text
+    await app.state.request_log.flush()
+    async with app.state.sessionmaker() as session:
+        stored = await session.get(ApiKey, row.id)
+        assert stored is not None and stored.exposed_in_url_at is not None
+
+
+async def test_ordinary_query_strings_pass(app: FastAPI, client: httpx.AsyncClient) -> None:
+    _, key = await make_key(app, await make_org(app))
+    response = await client.get("/v1/bots?limit=5", headers=auth(key))
+    assert response.status_code == 200

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from botyard.core import clock
 from botyard.dashboard.sessions import LOGIN_ATTEMPTS, SESSION_COOKIE
-from botyard.dashboard.web import RedactInvitationTokens
+from botyard.log_redaction import RedactSecrets
 from botyard.users.models import UserSession
 from tests.dashboard.helpers import PASSWORD, csrf_of, keys_of, login, set_cookie_headers
 from tests.factories import make_org, make_user, unique
@@ -309,9 +309,26 @@ def test_invitation_tokens_are_redacted_from_access_logs() -> None:
         ("127.0.0.1:5000", "GET", "/dashboard/invitations/s3cr3t-t0ken?x=1", "1.1", 200),
         None,
     )
-    RedactInvitationTokens().filter(record)
+    RedactSecrets().filter(record)
     assert "s3cr3t-t0ken" not in record.getMessage()
     assert "/dashboard/invitations/[redacted]?x=1" in record.getMessage()
+
+
+def test_keys_in_urls_are_redacted_from_access_logs() -> None:
+    key = "byk_" + "A" * 38
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", f"/v1/bots/{key}?token=abc&api_key={key}&limit=5", "1.1", 401),
+        None,
+    )
+    RedactSecrets().filter(record)
+    message = record.getMessage()
+    assert key not in message and "abc" not in message
+    assert "token=[redacted]&api_key=[redacted]&limit=5" in message
 
 
 async def test_unknown_dashboard_page_is_an_html_404(client: httpx.AsyncClient) -> None:

@@ -22,7 +22,6 @@ from botyard.core.timefmt import rfc3339
 from botyard.idempotency.guard import check_idempotency
 from botyard.ratelimit.enforce import enforce_rate_limit, limit_failed_attempts
 
-URL_KEY_PARAMS = ("api_key", "key", "token")
 COPY_HINT = "Copy the entire key without spaces, exactly as it was shown when it was created."
 NEW_KEY_HINT = "Generate a new key in Settings > API."
 GUESS_CODES = frozenset({"malformed_api_key", "unknown_api_key"})
@@ -87,28 +86,6 @@ async def _lookup(request: Request, token: str) -> VerifiedKey | None:
     return verified
 
 
-async def _refuse_key_in_url(request: Request) -> None:
-    """Keys in URLs leak through logs, proxies and browser history; refuse and flag the key."""
-    if not request.scope.get("query_string"):
-        return
-    for param in URL_KEY_PARAMS:
-        value = request.query_params.get(param)
-        if value is None:
-            continue
-        candidate = value.strip()
-        if keyformat.format_problem(candidate) is None:
-            verified = await _lookup(request, candidate)
-            if verified is not None:
-                _mark(request, verified, authenticated=False)
-        raise InvalidAPIKey(
-            "api_key_in_url",
-            f"an API key was sent in the URL (query parameter {param!r}). Keys must never be "
-            "put in URLs, where logs and browser history keep them: send it in the "
-            "Authorization header as `Bearer <key>`. If this was a real key, rotate it in "
-            "Settings > API.",
-        )
-
-
 def _describe_scheme(scheme: str) -> str:
     """Name the scheme that was sent without ever echoing what may be a secret."""
     if scheme.isalpha() and len(scheme) <= 12:
@@ -156,7 +133,6 @@ async def authenticate(
 
 
 async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Principal:
-    await _refuse_key_in_url(request)
     token = _token_from_header(_authorization_header(request))
 
     problem = keyformat.format_problem(token)

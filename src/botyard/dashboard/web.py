@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from functools import cache
@@ -57,26 +56,6 @@ def static_version(name: str) -> str:
 
 def static_url(name: str) -> str:
     return f"/dashboard/static/{name}?v={static_version(name)}"
-
-
-INVITATION_PATH = re.compile(r"(/dashboard/invitations/)[^/?#\s\"]+")
-
-
-class RedactInvitationTokens(logging.Filter):
-    """Keeps invitation tokens, which travel in the accept link's path, out of access logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                INVITATION_PATH.sub(r"\1[redacted]", a) if isinstance(a, str) else a
-                for a in record.args
-            )
-        if isinstance(record.msg, str):
-            record.msg = INVITATION_PATH.sub(r"\1[redacted]", record.msg)
-        return True
-
-
-logging.getLogger("uvicorn.access").addFilter(RedactInvitationTokens())
 
 
 def format_time(value: datetime | None, empty: str = "—") -> Markup:

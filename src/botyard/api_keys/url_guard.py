@@ -1,0 +1,58 @@
+"""Keys never travel in URLs: logs, proxies and browser history keep URLs.
+
+Checked for every /v1 request before routing, so an unknown path or a key pasted into a path
+segment is refused like a key in the query string, and a real key found there is flagged.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, unquote
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from botyard.api_keys import keyformat
+from botyard.api_keys.cache import VerifiedKey, key_cache
+from botyard.core.errors import InvalidAPIKey
+
+URL_KEY_PARAMS = frozenset({"api_key", "key", "token"})
+KEY_LIKE = re.compile(rf"{keyformat.PREFIX}[0-9A-Za-z]{{8,}}")
+
+
+def exposed_key(path: str, query_string: bytes) -> tuple[str, str] | None:
+    """Where a key appears in the URL (a parameter name or "path") and the candidate key."""
+    decoded_path = unquote(path)
+    match = KEY_LIKE.search(decoded_path)
+    if match:
+        return "path", match.group(0)
+    if not query_string:
+        return None
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name.lower() in URL_KEY_PARAMS:
+            return name, value.strip()
+        match = KEY_LIKE.search(value)
+        if match:
+            return name, match.group(0)
+    return None
+
+
+async def check_url(
+    path: str, query_string: bytes, engine: AsyncEngine
+) -> tuple[InvalidAPIKey, VerifiedKey | None] | None:
+    """The refusal for a URL that carries a key, and the key it exposed if it is a real one."""
+    found = exposed_key(path, query_string)
+    if found is None:
+        return None
+    where, candidate = found
+    verified = None
+    if keyformat.format_problem(candidate) is None:
+        key_hash = keyformat.hash_key(candidate)
+        verified = key_cache.cached(key_hash) or await key_cache.lookup(key_hash, engine)
+    place = "the URL path" if where == "path" else f"the URL (query parameter {where!r})"
+    error = InvalidAPIKey(
+        "api_key_in_url",
+        f"an API key was sent in {place}. Keys must never be put in URLs, where logs and "
+        "browser history keep them: send it in the Authorization header as `Bearer <key>`. "
+        "If this was a real key, rotate it in Settings > API.",
+    )
+    return error, verified
