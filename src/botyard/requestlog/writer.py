@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -79,14 +80,22 @@ class _RowInsert:
         # ones (psycopg) take dicts keyed by column, which is how the binds are named here.
         self._positional = bool(compiled.positional)
         names = list(compiled.positiontup or []) if self._positional else list(table.c.keys())
-        self._steps = [(name, table.c[name].type.bind_processor(dialect)) for name in names]
+        self._names = names
+        # LogEntry's attributes are named after the columns: one C-level getter per row.
+        self._values = operator.attrgetter(*names)
+        self._conversions = [
+            (i, processor)
+            for i, name in enumerate(names)
+            if (processor := table.c[name].type.bind_processor(dialect)) is not None
+        ]
 
     def params(self, entry: LogEntry) -> tuple[Any, ...] | dict[str, Any]:
-        row = entry.row()
-        values = [(n, row[n] if p is None else p(row[n])) for n, p in self._steps]
+        values = list(self._values(entry))
+        for i, convert in self._conversions:
+            values[i] = convert(values[i])
         if self._positional:
-            return tuple(v for _, v in values)
-        return dict(values)
+            return tuple(values)
+        return dict(zip(self._names, values, strict=True))
 
 
 @dataclass(slots=True)
