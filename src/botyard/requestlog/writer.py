@@ -46,22 +46,6 @@ class LogEntry:
     error_code: str | None = None
     authenticated: bool = False
 
-    def row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "created_at": self.created_at,
-            "organization_id": self.organization_id,
-            "key_id": self.key_id,
-            "method": self.method,
-            "route": self.route,
-            "status": self.status,
-            "error_code": self.error_code,
-            "latency_ms": self.latency_ms,
-            "ip": self.ip,
-            "user_agent": self.user_agent,
-            "request_id": self.request_id,
-        }
-
 
 class _RowInsert:
     """The request_logs INSERT compiled once per dialect, fed to the driver's executemany.
