@@ -18,8 +18,10 @@ PURGE_INTERVAL = 3600.0
 
 
 class RetentionTask:
-    """Purges expired request-log rows at start-up and then every ``interval`` seconds.
+    """Purges expired request-log rows every ``interval`` seconds while the server runs.
 
+    The first purge comes one interval after start-up, not at it: a restart loop or a
+    short-lived instance (a CLI-started app, a test) never races other work on the table.
     ``sleep`` is injectable so tests can step the loop one run at a time instead of waiting.
     A failed purge is logged and retried at the next run; it never stops the server.
     """
@@ -72,8 +74,8 @@ class RetentionTask:
 
     async def _run(self) -> None:
         while True:
+            await self._sleep(self._interval)
             try:
                 await self.purge_now()
             except Exception:
                 logger.exception("request log retention purge failed; will retry")
-            await self._sleep(self._interval)
