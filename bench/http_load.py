@@ -1,6 +1,6 @@
 """HTTP throughput and latency of GET /v1/me against GET /healthz on one live server.
 
-Run: .venv/bin/python bench/http.py [--duration 10] [--threads 2] [--connections 32]
+Run: .venv/bin/python bench/http_load.py [--duration 10] [--threads 2] [--connections 32]
                                     [--redis redis://127.0.0.1:6379/0] [--rounds 1]
 
 Starts `botyard serve` on a free port with a fresh SQLite database in a temporary
