@@ -287,7 +287,7 @@ class ApiMiddleware:
         user_agent = _header(scope, b"user-agent")
         writer.add(
             LogEntry(
-                id=new_id("log"),
+                id="log_" + request_id.removeprefix("req_"),
                 created_at=clock.now(),
                 method=scope["method"],
                 route=getattr(route, "path", None) or "(no route)",
