@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,8 +25,6 @@ from botyard.api_keys import keyformat
 from botyard.core.clock import FrozenClock
 from botyard.main import create_app
 from botyard.ratelimit.limiter import (
-    Bucket,
-    Decision,
     Limiter,
     MemoryLimiter,
     RedisLimiter,
@@ -35,6 +33,7 @@ from botyard.ratelimit.limiter import (
 from tests.backends import REDIS_URL, unavailable
 from tests.conftest import make_settings
 from tests.factories import auth, make_bot, make_key, make_org
+from tests.ratelimit.fakes import SwitchableLimiter
 
 HOUR = 3600
 
@@ -399,48 +398,11 @@ async def test_unreachable_redis_keeps_serving_with_limits_and_health_says_degra
     assert any("Redis unreachable" in r.getMessage() for r in caplog.records)
 
 
-class SwitchableRedis:
-    """A real RedisLimiter the test can cut off, as if Redis stopped and came back."""
-
-    backend = "redis"
-
-    def __init__(self, inner: RedisLimiter) -> None:
-        self.inner = inner
-        self.down = False
-
-    @property
-    def degraded(self) -> bool:
-        return False
-
-    def _gate(self) -> None:
-        if self.down:
-            raise RedisConnectionError("Redis switched off by the test")
-
-    async def hit(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
-        self._gate()
-        return await self.inner.hit(buckets, window, now)
-
-    async def peek(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
-        self._gate()
-        return await self.inner.peek(buckets, window, now)
-
-    async def refund(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
-        self._gate()
-        return await self.inner.refund(buckets, window, now)
-
-    async def reset(self, bucket_key: str) -> None:
-        self._gate()
-        await self.inner.reset(bucket_key)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
 @pytest.mark.parametrize("limiter_backend", ["redis"], indirect=True)
 async def test_the_shared_count_resumes_when_redis_returns(
     database_url: str, limiter_backend: LimiterBackend
 ) -> None:
-    switch = SwitchableRedis(limiter_backend.redis_limiter())
+    switch = SwitchableLimiter(limiter_backend.redis_limiter())
     flaky = ResilientLimiter(switch, MemoryLimiter(), retry_interval=0)
     async with (
         running_app(database_url, flaky) as app,

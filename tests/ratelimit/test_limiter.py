@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -22,6 +22,7 @@ from botyard.ratelimit.limiter import (
     ResilientLimiter,
     build_limiter,
 )
+from tests.ratelimit.fakes import SwitchableLimiter
 
 REDIS_URL = os.environ.get("BOTYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
@@ -86,39 +87,6 @@ def limiter(request: pytest.FixtureRequest) -> Limiter:
         return MemoryLimiter()
     make: RedisFactory = request.getfixturevalue("make_redis")
     return make()
-
-
-class FlakyPrimary:
-    """A real RedisLimiter that can be switched off, to drive outages and recovery."""
-
-    def __init__(self, inner: RedisLimiter) -> None:
-        self.inner = inner
-        self.down = False
-        self.calls = 0
-
-    @property
-    def degraded(self) -> bool:
-        return False
-
-    def _gate(self) -> None:
-        self.calls += 1
-        if self.down:
-            raise RedisConnectionError("switched off by the test")
-
-    async def hit(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
-        self._gate()
-        return await self.inner.hit(buckets, window, now)
-
-    async def peek(self, buckets: Sequence[Bucket], window: int, now: float) -> Decision:
-        self._gate()
-        return await self.inner.peek(buckets, window, now)
-
-    async def reset(self, bucket_key: str) -> None:
-        self._gate()
-        await self.inner.reset(bucket_key)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 # --- semantics, on every backend ----------------------------------------------------
@@ -359,7 +327,7 @@ async def test_build_limiter_without_redis_is_in_process() -> None:
 async def test_recovery_resumes_the_shared_count(
     make_redis: RedisFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    flaky = FlakyPrimary(make_redis())
+    flaky = SwitchableLimiter(make_redis())
     limiter = ResilientLimiter(flaky, MemoryLimiter(), retry_interval=0)
     observer = make_redis()
     org = [Bucket("org:org_1", 10)]
@@ -388,7 +356,7 @@ async def test_recovery_resumes_the_shared_count(
 async def test_degraded_limiter_probes_redis_at_most_once_per_interval(
     make_redis: RedisFactory,
 ) -> None:
-    flaky = FlakyPrimary(make_redis())
+    flaky = SwitchableLimiter(make_redis())
     limiter = ResilientLimiter(flaky, MemoryLimiter(), retry_interval=3600)
     key = [Bucket("key:key_a", 100)]
 
