@@ -44,7 +44,6 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "redis_url": None,
         "request_log_flush_interval": 3600.0,
-        "doc_base_url": "https://docs.test/errors",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from botyard.log_redaction import install as install_log_redaction
 from botyard.middleware import ApiMiddleware
 from botyard.openapi import install as install_openapi
 from botyard.ratelimit.limiter import Limiter, build_limiter
+from botyard.reference.router import router as reference_router
 from botyard.requestlog.retention import RetentionTask
 from botyard.requestlog.router import router as logs_router
 from botyard.requestlog.writer import RequestLogWriter
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.add_middleware(ApiMiddleware, max_body_bytes=settings.max_body_bytes)
     for router in (
         health_router,
+        reference_router,
         account_router,
         bots_router,
         conversations_router,

@@ -13,7 +13,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     public_url: str = "http://127.0.0.1:8000"
-    doc_base_url: str = "https://docs.botyard.dev/api/errors"
+    doc_base_url: str | None = Field(
+        None, description="Where error doc_urls point; by default this server's /docs/errors"
+    )
 
     default_rate_limit: int = Field(1000, ge=1)
     rate_limit_window: int = Field(3600, ge=1)

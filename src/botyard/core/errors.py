@@ -85,7 +85,8 @@ def request_id_of(request: Request) -> str | None:
 def error_body(
     request: Request, *, type: str, code: str, message: str, param: str | None = None
 ) -> dict[str, Any]:
-    doc_base = request.app.state.settings.doc_base_url
+    settings = request.app.state.settings
+    doc_base = settings.doc_base_url or f"{settings.public_url}/docs/errors"
     error: dict[str, Any] = {
         "type": type,
         "code": code,

@@ -1,0 +1,34 @@
+from html import escape
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from botyard.reference.codes import ERROR_CODES
+
+router = APIRouter(tags=["reference"])
+
+
+@router.get("/docs/errors", response_class=HTMLResponse, summary="Error code reference")
+async def error_reference() -> HTMLResponse:
+    """Public. Every error's ``doc_url`` links to its row here (``#code``)."""
+    rows = "\n".join(
+        f'<tr id="{escape(c.code)}"><td>{c.status}</td><td><code>{escape(c.type)}</code></td>'
+        f"<td><code>{escape(c.code)}</code></td><td>{escape(c.meaning)}</td>"
+        f"<td>{escape(c.remedy)}</td></tr>"
+        for c in ERROR_CODES
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Botyard API errors</title>
+<style>body{{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem}}
+table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.5rem;text-align:left;vertical-align:top}}
+tr:target{{background:#fff7d6}}</style></head>
+<body><h1>Botyard API errors</h1>
+<p>Every error is JSON: <code>{{"error": {{"type", "code", "message", "doc_url", "request_id"}}}}</code>.
+Messages of 401 start with "Invalid API Key:" and of 403 with "Insufficient Permissions:".</p>
+<table><thead><tr><th>Status</th><th>Type</th><th>Code</th><th>Meaning</th><th>What to do</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table></body></html>"""
+    return HTMLResponse(page)
