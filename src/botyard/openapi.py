@@ -12,9 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from botyard.api_keys.deps import SECURITY_SCHEME, SECURITY_SCHEME_NAME, required_scopes
 
 API_PREFIX = "/v1/"
-SCHEME = "ApiKey"
+SCHEME = SECURITY_SCHEME_NAME
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -129,6 +132,23 @@ def _complete_operation(method: str, path: str, operation: dict[str, Any]) -> No
         parameters.append(IDEMPOTENCY_KEY)
 
 
+def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
+    """Each authenticated operation requires the Bearer scheme with the scopes it declares."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})[SCHEME] = SECURITY_SCHEME
+    paths = schema.get("paths", {})
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        scopes = required_scopes(route.dependant)
+        if scopes is None:
+            continue
+        for method in route.methods or ():
+            operation = paths.get(context.path or route.path, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = [{SCHEME: scopes}]
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -141,6 +161,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         tags=app.openapi_tags,
         servers=app.servers,
     )
+    _declare_security(app, schema)
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith(API_PREFIX):
             continue

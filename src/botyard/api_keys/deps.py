@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from fastapi import Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.security import SecurityScopes
 
 from botyard.api_keys import keyformat
 from botyard.api_keys.cache import VerifiedKey, key_cache
@@ -26,11 +27,13 @@ COPY_HINT = "Copy the entire key without spaces, exactly as it was shown when it
 NEW_KEY_HINT = "Generate a new key in Settings > API."
 GUESS_CODES = frozenset({"malformed_api_key", "unknown_api_key"})
 
-bearer_scheme = HTTPBearer(
-    auto_error=False,
-    scheme_name="ApiKey",
-    description="A Botyard API key (`byk_…`) from Settings > API, sent as `Authorization: Bearer <key>`.",
-)
+SECURITY_SCHEME_NAME = "ApiKey"
+SECURITY_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A Botyard API key (`byk_…`) from Settings > API, sent as "
+    "`Authorization: Bearer <key>`.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +121,11 @@ def _token_from_header(header: str | None) -> str:
     return token
 
 
-async def authenticate(
-    security_scopes: SecurityScopes,
-    request: Request,
-    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal:
-    """Resolve the caller's key or raise the error that names what is wrong with it."""
+async def authenticate(security_scopes: SecurityScopes, request: Request) -> Principal:
+    """Resolve the caller's key or raise the error that names what is wrong with it.
+
+    The OpenAPI document declares the Bearer scheme and each route's scopes from this
+    dependency (see ``required_scopes``), so no per-request security class is solved here."""
     try:
         return await _authenticate(security_scopes, request)
     except InvalidAPIKey as exc:
@@ -191,6 +193,18 @@ async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Pr
     request.scope["state"]["principal"] = principal
     await check_idempotency(request, principal)
     return principal
+
+
+def required_scopes(dependant: Dependant) -> list[str] | None:
+    """The scopes a route demands through ``authenticate``; None for a public route."""
+    if dependant.call is authenticate:
+        return [*(dependant.parent_oauth_scopes or ()), *(dependant.own_oauth_scopes or ())]
+    found: list[str] | None = None
+    for sub in dependant.dependencies:
+        scopes = required_scopes(sub)
+        if scopes is not None:
+            found = sorted({*(found or ()), *scopes})
+    return found
 
 
 AnyKey = Annotated[Principal, Security(authenticate)]

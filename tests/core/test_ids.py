@@ -1,0 +1,25 @@
+"""Ids and key bodies: the right alphabet and length, and every character reachable evenly."""
+
+from collections import Counter
+
+from botyard.core.ids import BASE62, new_id, random_base62, to_base62
+
+
+def test_new_id_is_prefixed_random_base62() -> None:
+    made = {new_id("bot") for _ in range(500)}
+    assert len(made) == 500
+    for value in made:
+        prefix, _, body = value.partition("_")
+        assert prefix == "bot" and len(body) == 20 and set(body) <= set(BASE62)
+
+
+def test_random_base62_uses_the_whole_alphabet_evenly() -> None:
+    counts = Counter(random_base62(62_000))
+    assert set(counts) == set(BASE62)
+    assert all(800 <= n <= 1200 for n in counts.values()), counts.most_common(3)
+
+
+def test_to_base62_pads_most_significant_digit_first() -> None:
+    assert to_base62(0, 6) == "000000"
+    assert to_base62(61, 3) == "00z"
+    assert to_base62(62, 3) == "010"
