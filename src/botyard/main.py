@@ -75,6 +75,11 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     request_log_batch_size: int = Field(500, ge=1)
     request_log_retention_days: int = Field(30, ge=1)
 
+    opentelemetry: bool = Field(
+        False,
+        description="Let FastAPI export OpenTelemetry traces, metrics and logs to the "
+        "providers configured in the process; off by default, it costs time on every request",
+    )
+
     session_ttl_hours: int = Field(12, ge=1)
     secure_cookies: bool | None = Field(
         None, description="Force the Secure flag on cookies; by default set when served over HTTPS"
