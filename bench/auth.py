@@ -1,4 +1,3 @@
-# ruff: noqa: E402  (the sys.path fix-up below must run before the other imports)
 """Microseconds per API-key verification: cache hit and cache miss, per database.
 
 Run: .venv/bin/python bench/auth.py [hit_calls] [miss_calls]
@@ -22,21 +21,17 @@ processes on the machine can only add time.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/ also holds scripts named like standard modules (http.py): keep them from shadowing it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import asyncio
 import contextlib
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -230,7 +225,7 @@ async def hit_rows(calls: int) -> list[Row]:
         request = fake_request(app, plaintext)
 
         async def verify(request: Request = request) -> object:
-            return await deps.authenticate(scopes, request, None)
+            return await deps.authenticate(scopes, request)
 
         enforce = deps.enforce_rate_limit
         if limiter is None:  # the rate limit is its own step, with its own benchmark

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from botyard.api_keys import cache as cache_module
 from botyard.api_keys import keyformat
 from botyard.api_keys import service as keys
 from botyard.api_keys.cache import KeyCache
@@ -238,7 +239,9 @@ async def test_revocation_takes_effect_on_the_very_next_request(
     assert (refused.status_code, error_code(refused)) == (401, "api_key_revoked")
 
 
-async def test_a_lookup_racing_a_revocation_does_not_cache_the_stale_key(app: FastAPI) -> None:
+async def test_a_lookup_racing_a_revocation_does_not_cache_the_stale_key(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A request that read the key just before a revocation committed must not put the old
     state back into the cache after the revocation evicted it."""
     org = await make_org(app)
@@ -246,25 +249,16 @@ async def test_a_lookup_racing_a_revocation_does_not_cache_the_stale_key(app: Fa
     cache = KeyCache(ttl=60)
     key_hash = keyformat.hash_key(key)
 
-    class RevokedMeanwhile:
-        """An engine whose read completes just as another request's revocation commits."""
+    real_fetch = cache_module.fetch_first
 
-        def connect(self) -> Any:
-            return self
+    async def fetch_while_revoked(*args: Any) -> Any:
+        """The read completes just as another request's revocation commits."""
+        row_read = await real_fetch(*args)
+        cache.evict_key(row.id)
+        return row_read
 
-        async def __aenter__(self) -> Any:
-            self._connection = await app.state.engine.connect()
-            return self
-
-        async def __aexit__(self, *exc: object) -> None:
-            await self._connection.close()
-
-        async def execute(self, statement: Any, parameters: Any = None) -> Any:
-            result = await self._connection.execute(statement, parameters)
-            cache.evict_key(row.id)
-            return result
-
-    verified = await cache.lookup(key_hash, RevokedMeanwhile())  # type: ignore[arg-type]
+    monkeypatch.setattr(cache_module, "fetch_first", fetch_while_revoked)
+    verified = await cache.lookup(key_hash, app.state.engine)
     assert verified is not None and verified.id == row.id
     assert cache.get(key_hash) is None, "a stale read was cached after the eviction"
 

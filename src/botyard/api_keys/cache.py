@@ -17,6 +17,7 @@ from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from botyard.api_keys.models import ApiKey, effective_scopes
+from botyard.core.database import fetch_first
 from botyard.organizations.models import Organization, Plan
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -149,8 +150,7 @@ class KeyCache:
             return verified
         self.misses += 1
         generation = self._generation
-        async with engine.connect() as connection:
-            row = (await connection.execute(KEY_QUERY, {"key_hash": key_hash})).first()
+        row = await fetch_first(engine, KEY_QUERY, {"key_hash": key_hash})
         if row is None:
             return None
         verified = snapshot(row)

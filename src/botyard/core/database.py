@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, Engine, Executable, MetaData, Row, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -95,6 +98,39 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 DBSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+_sqlite_readers: dict[str, Engine] = {}
+_read_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="botyard-sqlite-read")
+
+
+def _sqlite_reader(engine: AsyncEngine) -> Engine:
+    """A plain pysqlite engine on the same file, made once per database."""
+    url = engine.url.set(drivername="sqlite")
+    key = url.render_as_string(hide_password=False)
+    reader = _sqlite_readers.get(key)
+    if reader is None:
+        reader = _sqlite_readers[key] = create_sync_engine(url, connect_args={"timeout": 30})
+    return reader
+
+
+async def fetch_first(
+    engine: AsyncEngine, statement: Executable, params: dict[str, Any]
+) -> Row[Any] | None:
+    """The first row of a small read, for hot paths that run outside any session.
+
+    On SQLite it runs on a plain pysqlite engine in a worker thread: one thread hop instead
+    of the several aiosqlite makes per query (a key-cache miss: about 100 µs instead of 400).
+    """
+    if not is_sqlite(str(engine.url)):
+        async with engine.connect() as connection:
+            return (await connection.execute(statement, params)).first()
+    reader = _sqlite_reader(engine)
+
+    def read() -> Row[Any] | None:
+        with reader.connect() as connection:
+            return connection.execute(statement, params).first()
+
+    return await asyncio.get_running_loop().run_in_executor(_read_executor, read)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
