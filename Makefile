@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench clean screenshots
+.PHONY: run test lint format bench bench-http clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/limiter.py
+	$(BIN)/python bench/ranking.py
+
+## HTTP throughput of /v1/me against /healthz on a live server (needs wrk: apt-get install wrk)
+bench-http: $(VENV)/.installed-dev
+	$(BIN)/python bench/http_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
