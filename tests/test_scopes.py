@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from botyard.api_keys.deps import authenticate
+from botyard.api_keys.deps import required_scopes
 from botyard.bots.models import KnowledgeEntry
 from botyard.conversations.models import Conversation
 from botyard.core.ids import new_id
@@ -106,23 +106,12 @@ def v1_routes(app: FastAPI) -> list[V1Route]:
     return routes
 
 
-def authenticate_scopes(dependant: Dependant) -> list[list[str]]:
-    """The scopes of every ``authenticate`` use in the dependency tree (one list per use)."""
-    found = []
-    if dependant.call is authenticate:
-        found.append([*(dependant.parent_oauth_scopes or ()), *(dependant.own_oauth_scopes or ())])
-    for sub in dependant.dependencies:
-        found.extend(authenticate_scopes(sub))
-    return found
-
-
 def declared_scope(route: V1Route) -> str | None:
     """The scope the route really demands: the highest of all its ``authenticate`` uses."""
-    uses = authenticate_scopes(route.dependant)
-    if not uses:
+    scopes = required_scopes(route.dependant)
+    if scopes is None:
         return None
-    scopes = {scope for use in uses for scope in use} or {ANY}
-    return max(scopes, key=lambda s: SCOPE_RANK.get(s, 99))
+    return max(scopes or [ANY], key=lambda s: SCOPE_RANK.get(s, 99))
 
 
 async def test_every_v1_route_is_in_the_contract_table(app: FastAPI) -> None:

@@ -11,7 +11,7 @@ from botyard.api_keys.deps import AdminKey
 from botyard.audit import service
 from botyard.audit.schemas import AuditEventOut
 from botyard.core.database import DBSession
-from botyard.core.pagination import DEFAULT_LIMIT, ListResponse
+from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
 from botyard.core.params import Cursor, Limit
 
 router = APIRouter(prefix="/v1/audit-log", tags=["audit log"])
@@ -42,11 +42,9 @@ async def list_audit_events(
     filters = service.AuditFilters(
         action=action, actor_id=actor_id, target_id=target_id, since=since, until=until
     )
-    events, has_more, next_cursor = await service.list_events(
-        session, principal.organization_id, filters, limit=limit, cursor=cursor
-    )
-    return ListResponse[AuditEventOut](
-        data=[AuditEventOut.model_validate(e) for e in events],
-        has_more=has_more,
-        next_cursor=next_cursor,
+    return list_of(
+        AuditEventOut,
+        await service.list_events(
+            session, principal.organization_id, filters, limit=limit, cursor=cursor
+        ),
     )

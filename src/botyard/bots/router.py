@@ -16,7 +16,7 @@ from botyard.bots.schemas import (
     SettingsUpdate,
 )
 from botyard.core.database import DBSession
-from botyard.core.pagination import DEFAULT_LIMIT, ListResponse
+from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
 from botyard.core.params import Cursor, Limit
 
 router = APIRouter(prefix="/v1/bots", tags=["bots"])
@@ -26,11 +26,9 @@ router = APIRouter(prefix="/v1/bots", tags=["bots"])
 async def list_bots(
     principal: ReadKey, session: DBSession, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> ListResponse[BotOut]:
-    bots, has_more, next_cursor = await service.list_bots(
-        session, principal.organization_id, limit=limit, cursor=cursor
-    )
-    return ListResponse[BotOut](
-        data=[BotOut.model_validate(b) for b in bots], has_more=has_more, next_cursor=next_cursor
+    return list_of(
+        BotOut,
+        await service.list_bots(session, principal.organization_id, limit=limit, cursor=cursor),
     )
 
 
@@ -87,13 +85,8 @@ async def list_knowledge(
     cursor: Cursor = None,
 ) -> ListResponse[KnowledgeOut]:
     bot = await service.get_bot(session, principal.organization_id, bot_id)
-    entries, has_more, next_cursor = await service.list_knowledge(
-        session, bot, limit=limit, cursor=cursor
-    )
-    return ListResponse[KnowledgeOut](
-        data=[KnowledgeOut.model_validate(e) for e in entries],
-        has_more=has_more,
-        next_cursor=next_cursor,
+    return list_of(
+        KnowledgeOut, await service.list_knowledge(session, bot, limit=limit, cursor=cursor)
     )
 
 

@@ -19,7 +19,7 @@ from botyard.conversations.schemas import (
     MessageOut,
 )
 from botyard.core.database import DBSession
-from botyard.core.pagination import DEFAULT_LIMIT, ListResponse
+from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
 from botyard.core.params import Cursor, Limit
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
@@ -58,7 +58,7 @@ async def list_conversations(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> ListResponse[ConversationOut]:
-    conversations, has_more, next_cursor = await service.list_conversations(
+    page = await service.list_conversations(
         session,
         principal.organization_id,
         bot_id=bot_id,
@@ -68,11 +68,7 @@ async def list_conversations(
         limit=limit,
         cursor=cursor,
     )
-    return ListResponse[ConversationOut](
-        data=[ConversationOut.model_validate(c) for c in conversations],
-        has_more=has_more,
-        next_cursor=next_cursor,
-    )
+    return list_of(ConversationOut, page)
 
 
 @router.get("/conversations/{conversation_id}", summary="Get a conversation")
@@ -110,13 +106,8 @@ async def list_messages(
     conversation = await service.get_conversation(
         session, principal.organization_id, conversation_id
     )
-    messages, has_more, next_cursor = await service.list_messages(
-        session, conversation, limit=limit, cursor=cursor
-    )
-    return ListResponse[MessageOut](
-        data=[MessageOut.model_validate(m) for m in messages],
-        has_more=has_more,
-        next_cursor=next_cursor,
+    return list_of(
+        MessageOut, await service.list_messages(session, conversation, limit=limit, cursor=cursor)
     )
 
 

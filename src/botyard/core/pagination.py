@@ -31,6 +31,22 @@ class ListResponse(BaseModel, Generic[T]):
     next_cursor: str | None = Field(None, description="Pass as `cursor` to get the next page")
 
 
+Page = tuple[list[Any], bool, str | None]
+"""What ``paginate`` returns: rows, has_more, next_cursor."""
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def list_of(model: type[M], page: Page) -> ListResponse[M]:
+    """The list envelope of one page, each row read into ``model`` (from its attributes)."""
+    rows, has_more, next_cursor = page
+    return ListResponse[model](  # type: ignore[valid-type]
+        data=[model.model_validate(row) for row in rows],
+        has_more=has_more,
+        next_cursor=next_cursor,
+    )
+
+
 def encode_cursor(created_at: datetime, row_id: str) -> str:
     raw = json.dumps([created_at.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from botyard.api_keys.deps import AdminKey
 from botyard.core import clock
 from botyard.core.database import DBSession
-from botyard.core.pagination import DEFAULT_LIMIT, ListResponse
+from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
 from botyard.core.params import Cursor, Limit
 from botyard.requestlog import service
 from botyard.requestlog.schemas import RequestLogOut, UsageBucket, UsageResponse
@@ -47,13 +47,11 @@ async def list_logs(
     filters = service.LogFilters(
         key_id=key_id, status=status, since=since, until=until, route=route
     )
-    rows, has_more, next_cursor = await service.list_logs(
-        session, principal.organization_id, filters, limit=limit, cursor=cursor
-    )
-    return ListResponse[RequestLogOut](
-        data=[RequestLogOut.model_validate(r) for r in rows],
-        has_more=has_more,
-        next_cursor=next_cursor,
+    return list_of(
+        RequestLogOut,
+        await service.list_logs(
+            session, principal.organization_id, filters, limit=limit, cursor=cursor
+        ),
     )
 
 
