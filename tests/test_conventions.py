@@ -98,6 +98,24 @@ async def test_lists_are_conditional_too_and_errors_have_no_etag(
     assert "etag" not in missing.headers
 
 
+async def test_live_budget_answers_are_no_store_and_never_304(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """/v1/me and /v1/rate_limit report the budget as it is now: a cached copy would lie."""
+    org = await make_org(app)
+    _, plaintext = await make_key(app, org, ["read"])
+    headers = {**auth(plaintext), "If-None-Match": "*"}
+    spec = app.openapi()["paths"]
+    for path in ("/v1/me", "/v1/rate_limit"):
+        answer = await client.get(path, headers=headers)
+        assert answer.status_code == 200, (path, answer.text)
+        assert answer.headers["cache-control"] == "no-store"
+        assert "etag" not in answer.headers
+        assert spec[path]["get"]["x-cache-control"] == "no-store"
+    bots = await client.get("/v1/bots", headers=auth(plaintext))
+    assert "etag" in bots.headers and "cache-control" not in bots.headers
+
+
 async def test_a_304_is_not_counted_against_the_rate_limit(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:

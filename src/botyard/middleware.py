@@ -21,8 +21,9 @@ from botyard.api_keys import keyformat
 from botyard.api_keys.cache import VerifiedKey
 from botyard.api_keys.url_guard import check_url
 from botyard.core import clock
+from botyard.core.caching import is_no_store
 from botyard.core.errors import InvalidAPIKey, error_response
-from botyard.core.ids import new_id
+from botyard.core.ids import new_time_ordered_id
 from botyard.idempotency import service as idempotency
 from botyard.idempotency.guard import CLAIM_STATE
 from botyard.ratelimit.enforce import rate_limit_headers
@@ -73,10 +74,18 @@ def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
+NO_STORE_HEADER = (b"cache-control", b"no-store")
+
+
 class ConditionalGet:
-    """Adds an ETag to 200 JSON answers and turns them into 304 when the client has them."""
+    """Adds an ETag to 200 JSON answers and turns them into 304 when the client has them.
+
+    A route marked no-store (live state) gets ``Cache-Control: no-store`` and no validator."""
+
+    __slots__ = ("chunks", "if_none_match", "scope", "send", "start")
 
     def __init__(self, scope: Scope, send: Send) -> None:
+        self.scope = scope
         self.if_none_match = _header(scope, b"if-none-match")
         self.send = send
         self.start: Message | None = None
@@ -84,8 +93,11 @@ class ConditionalGet:
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
-            if message["status"] == 200 and _is_json(headers):
+            if is_no_store(self.scope.get("route")):
+                headers = [*message.get("headers", ()), NO_STORE_HEADER]
+                await self.send({**message, "headers": headers})
+                return
+            if message["status"] == 200 and _is_json(message.get("headers", [])):
                 self.start = message
                 return
         elif message["type"] == "http.response.body" and self.start is not None:
@@ -180,7 +192,7 @@ class ApiMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = new_id("req")
+        request_id = new_time_ordered_id("req")
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         status_holder = [500]

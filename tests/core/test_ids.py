@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from botyard.core.ids import BASE62, new_id, random_base62, to_base62
+from botyard.core.ids import BASE62, new_id, new_time_ordered_id, random_base62, to_base62
 
 
 def test_new_id_is_prefixed_random_base62() -> None:
@@ -23,3 +23,13 @@ def test_to_base62_pads_most_significant_digit_first() -> None:
     assert to_base62(0, 6) == "000000"
     assert to_base62(61, 3) == "00z"
     assert to_base62(62, 3) == "010"
+
+
+def test_time_ordered_ids_sort_by_creation_time_and_stay_unique() -> None:
+    at = 1_795_000_000_000  # 2026-11-18, in milliseconds
+    earlier = [new_time_ordered_id("req", at) for _ in range(200)]
+    later = [new_time_ordered_id("req", at + 1) for _ in range(200)]
+    assert len(set(earlier + later)) == 400
+    assert max(earlier) < min(later)
+    assert all(len(i) == len(new_id("req")) and set(i[4:]) <= set(BASE62) for i in earlier)
+    assert new_time_ordered_id("req") > max(later)  # the clock has moved on since then

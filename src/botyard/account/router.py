@@ -8,12 +8,17 @@ from botyard.account.schemas import (
     RateLimitStatus,
 )
 from botyard.api_keys.deps import AnyKey
+from botyard.core.caching import NO_STORE
 from botyard.ratelimit.enforce import NOT_COUNTED
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
 
-@router.get("/me", summary="Test your connection: the key, its organization, plan and limit")
+@router.get(
+    "/me",
+    summary="Test your connection: the key, its organization, plan and limit",
+    openapi_extra=NO_STORE,
+)
 async def me(principal: AnyKey, request: Request) -> Me:
     key = principal.key
     return Me(
@@ -39,7 +44,7 @@ async def me(principal: AnyKey, request: Request) -> Me:
 @router.get(
     "/rate_limit",
     summary="The organization's rate limit and usage (this call is not counted)",
-    openapi_extra=NOT_COUNTED,
+    openapi_extra={**NOT_COUNTED, **NO_STORE},
 )
 async def rate_limit(principal: AnyKey, request: Request) -> RateLimitResponse:
     return RateLimitResponse(

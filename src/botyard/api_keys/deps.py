@@ -81,14 +81,6 @@ def _mark(request: Request, verified: VerifiedKey, *, authenticated: bool) -> No
     state["authenticated"] = authenticated
 
 
-async def _lookup(request: Request, token: str) -> VerifiedKey | None:
-    key_hash = keyformat.hash_key(token)
-    verified = key_cache.cached(key_hash)
-    if verified is None:
-        verified = await key_cache.lookup(key_hash, request.app.state.engine)
-    return verified
-
-
 def _describe_scheme(scheme: str) -> str:
     """Name the scheme that was sent without ever echoing what may be a secret."""
     if scheme.isalpha() and len(scheme) <= 12:
@@ -137,11 +129,14 @@ async def authenticate(security_scopes: SecurityScopes, request: Request) -> Pri
 async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Principal:
     token = _token_from_header(_authorization_header(request))
 
-    problem = keyformat.format_problem(token)
-    if problem is not None:
-        raise InvalidAPIKey("malformed_api_key", f"{problem}. {COPY_HINT}")
-
-    verified = await _lookup(request, token)
+    key_hash = keyformat.hash_key(token)
+    # Only well-formed keys ever reach the cache, so a hit has passed the format check before.
+    verified = key_cache.cached(key_hash)
+    if verified is None:
+        problem = keyformat.format_problem(token)
+        if problem is not None:
+            raise InvalidAPIKey("malformed_api_key", f"{problem}. {COPY_HINT}")
+        verified = await key_cache.lookup(key_hash, request.app.state.engine)
     if verified is None:
         raise InvalidAPIKey(
             "unknown_api_key",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 
@@ -12,7 +13,8 @@ class Clock:
         return datetime.now(UTC)
 
     def timestamp(self) -> float:
-        return self.now().timestamp()
+        """Seconds since the epoch, without building a datetime (the limiter asks per request)."""
+        return time.time()
 
 
 class FrozenClock(Clock):
@@ -21,6 +23,9 @@ class FrozenClock(Clock):
 
     def now(self) -> datetime:
         return self._at
+
+    def timestamp(self) -> float:
+        return self._at.timestamp()
 
     def advance(self, delta: timedelta) -> None:
         self._at += delta

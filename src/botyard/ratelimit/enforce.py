@@ -31,18 +31,19 @@ def _is_not_counted(request: Request) -> bool:
 
 
 async def enforce_rate_limit(request: Request, verified: VerifiedKey) -> Decision:
-    limiter: Limiter = request.app.state.limiter
-    settings = request.app.state.settings
-    buckets = buckets_for(verified, settings.default_rate_limit)
-    window = settings.rate_limit_window
+    """Charge the request to its organization (and key) and leave the decision in the
+    request's state, where the middleware turns it into headers."""
+    app_state = request.app.state
+    limiter: Limiter = app_state.limiter
+    window = app_state.settings.rate_limit_window
+    buckets = buckets_for(verified, app_state.settings.default_rate_limit)
+    state = request.scope["state"]
     if _is_not_counted(request):
         # Reading the budget must work most of all when it is spent, so this never refuses.
-        decision = await limiter.peek(buckets, window, clock.timestamp())
-        request.state.rate_limit = decision
+        decision = state["rate_limit"] = await limiter.peek(buckets, window, clock.timestamp())
         return decision
-    decision = await limiter.hit(buckets, window, clock.timestamp())
-    request.state.rate_limit_buckets = buckets
-    request.state.rate_limit = decision
+    decision = state["rate_limit"] = await limiter.hit(buckets, window, clock.timestamp())
+    state["rate_limit_buckets"] = buckets
     if not decision.allowed:
         raise RateLimited(
             "rate_limit_exceeded",
@@ -73,13 +74,16 @@ async def limit_failed_attempts(request: Request, ip: str) -> None:
 
 
 def rate_limit_headers(decision: Decision, window: int, now: float) -> list[tuple[bytes, bytes]]:
+    """The contract's X-RateLimit-* headers and the IETF draft's RateLimit / RateLimit-Policy.
+
+    Formatted straight to bytes: this runs on every authenticated response."""
+    limit, remaining = decision.limit, decision.remaining
     reset_in = max(0, int(decision.reset_at - now + 0.999))
-    values = {
-        "x-ratelimit-limit": str(decision.limit),
-        "x-ratelimit-remaining": str(decision.remaining),
-        "x-ratelimit-used": str(decision.used),
-        "x-ratelimit-reset": str(int(decision.reset_at + 0.999)),
-        "ratelimit-policy": f'"hourly";q={decision.limit};w={window}',
-        "ratelimit": f'"hourly";r={decision.remaining};t={reset_in}',
-    }
-    return [(k.encode(), v.encode()) for k, v in values.items()]
+    return [
+        (b"x-ratelimit-limit", b"%d" % limit),
+        (b"x-ratelimit-remaining", b"%d" % remaining),
+        (b"x-ratelimit-used", b"%d" % decision.used),
+        (b"x-ratelimit-reset", b"%d" % int(decision.reset_at + 0.999)),
+        (b"ratelimit-policy", b'"hourly";q=%d;w=%d' % (limit, window)),
+        (b"ratelimit", b'"hourly";r=%d;t=%d' % (remaining, reset_in)),
+    ]
