@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -26,6 +26,9 @@ from botyard.core.database import UTCDateTime
 from botyard.requestlog.models import RequestLog
 
 logger = logging.getLogger("botyard.requestlog")
+
+ROWS_PER_STATEMENT = 512
+"""Rows per INSERT on SQLite: 6,144 parameters, well under SQLite's 32,766 (3.32 and later)."""
 
 MAX_PENDING = 200_000
 """Rows kept while the database is unreachable; past this the oldest are dropped (and logged)."""
@@ -73,6 +76,7 @@ class _RowInsert:
         self._positional = bool(compiled.positional)
         names = list(compiled.positiontup or []) if self._positional else list(table.c.keys())
         self._names = names
+        self._multirow: dict[int, str] = {}
         # LogEntry's attributes are named after the columns: one C-level getter per row.
         self._values = operator.attrgetter(*names)
         self._conversions: list[tuple[int, Callable[[Any], Any]]] = []
@@ -90,6 +94,33 @@ class _RowInsert:
         if self._positional:
             return tuple(values)
         return dict(zip(self._names, values, strict=True))
+
+    def statements(self, batch: list[LogEntry]) -> Iterator[tuple[str, Any]]:
+        """(SQL, parameters) pairs that insert the batch.
+
+        On SQLite, rows go in multi-row INSERTs. The sqlite3 driver releases the GIL around
+        each statement step and must take it back from the serving thread afterwards, which
+        under load takes up to the interpreter's 5 ms switch interval: row by row, the writer
+        managed about 700 rows/s against 4,500 requests/s and fell ever further behind. A
+        statement of 512 rows pays that wait once. Chunk sizes are powers of two, so at most
+        ten distinct statements are ever prepared. Other drivers take one executemany.
+        """
+        if self.dialect_name != "sqlite" or not self._positional:
+            yield self.sql, [self.params(entry) for entry in batch]
+            return
+        start = 0
+        while start < len(batch):
+            size = min(ROWS_PER_STATEMENT, 1 << ((len(batch) - start).bit_length() - 1))
+            chunk = batch[start : start + size]
+            yield self._multirow_sql(size), tuple([v for e in chunk for v in self.params(e)])
+            start += size
+
+    def _multirow_sql(self, rows: int) -> str:
+        sql = self._multirow.get(rows)
+        if sql is None:
+            head, _, group = self.sql.partition(" VALUES ")
+            sql = self._multirow[rows] = f"{head} VALUES {', '.join([group] * rows)}"
+        return sql
 
 
 @dataclass(slots=True)
@@ -218,9 +249,8 @@ class RequestLogWriter:
         connection = await session.connection()
         if self._insert is None or self._insert.dialect_name != connection.dialect.name:
             self._insert = _RowInsert(connection.dialect)
-        await connection.exec_driver_sql(
-            self._insert.sql, [self._insert.params(entry) for entry in batch]
-        )
+        for sql, params in self._insert.statements(batch):
+            await connection.exec_driver_sql(sql, params)
         usage, addresses = summarize(batch)
         for key_id, item in usage.items():
             await self._update_key(session, key_id, item)
