@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import zlib
@@ -261,6 +262,82 @@ async def test_a_lookup_racing_a_revocation_does_not_cache_the_stale_key(
     verified = await cache.lookup(key_hash, app.state.engine)
     assert verified is not None and verified.id == row.id
     assert cache.get(key_hash) is None, "a stale read was cached after the eviction"
+
+
+class GatedFetch:
+    """Stands in for the database read: counts reads and holds them until released."""
+
+    def __init__(self, real: Any, fail_first: bool = False) -> None:
+        self.real = real
+        self.fail_first = fail_first
+        self.reads = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self, *args: Any) -> Any:
+        self.reads += 1
+        first = self.reads == 1
+        await self.release.wait()
+        if first and self.fail_first:
+            raise ConnectionError("database went away")
+        return await self.real(*args)
+
+
+async def test_concurrent_misses_for_one_key_share_a_single_read(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = await make_org(app)
+    row, key = await make_key(app, org)
+    cache, key_hash = KeyCache(ttl=60), keyformat.hash_key(key)
+    fetch = GatedFetch(cache_module.fetch_first)
+    monkeypatch.setattr(cache_module, "fetch_first", fetch)
+
+    lookups = [asyncio.create_task(cache.lookup(key_hash, app.state.engine)) for _ in range(20)]
+    await asyncio.sleep(0)
+    fetch.release.set()
+    found = await asyncio.gather(*lookups)
+    assert {v.id for v in found if v is not None} == {row.id} and None not in found
+    assert fetch.reads == 1 and cache.misses == 1
+
+
+async def test_a_miss_after_an_eviction_does_not_join_the_read_before_it(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that arrives after a revocation must not be answered by an older read."""
+    org = await make_org(app)
+    row, key = await make_key(app, org)
+    cache, key_hash = KeyCache(ttl=60), keyformat.hash_key(key)
+    fetch = GatedFetch(cache_module.fetch_first)
+    monkeypatch.setattr(cache_module, "fetch_first", fetch)
+
+    before = asyncio.create_task(cache.lookup(key_hash, app.state.engine))
+    await asyncio.sleep(0)
+    cache.evict_key(row.id)
+    after = asyncio.create_task(cache.lookup(key_hash, app.state.engine))
+    await asyncio.sleep(0)
+    fetch.release.set()
+    await asyncio.gather(before, after)
+    assert fetch.reads == 2
+
+
+async def test_waiters_on_a_failed_read_read_for_themselves(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = await make_org(app)
+    row, key = await make_key(app, org)
+    cache, key_hash = KeyCache(ttl=60), keyformat.hash_key(key)
+    fetch = GatedFetch(cache_module.fetch_first, fail_first=True)
+    monkeypatch.setattr(cache_module, "fetch_first", fetch)
+
+    leader = asyncio.create_task(cache.lookup(key_hash, app.state.engine))
+    await asyncio.sleep(0)
+    waiters = [asyncio.create_task(cache.lookup(key_hash, app.state.engine)) for _ in range(3)]
+    await asyncio.sleep(0)
+    fetch.release.set()
+    with pytest.raises(ConnectionError):
+        await leader
+    found = await asyncio.gather(*waiters)
+    assert all(v is not None and v.id == row.id for v in found)
+    assert 2 <= fetch.reads <= 4
 
 
 # Plans ---------------------------------------------------------------------------------------

@@ -7,11 +7,12 @@ their entries the moment they commit.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -107,6 +108,8 @@ class KeyCache:
     misses: int = 0
     _generation: int = 0
     """Bumped by every eviction, so a read that raced one does not put stale state back."""
+    _loading: dict[str, tuple[int, asyncio.Future[object]]] = field(default_factory=dict)
+    """Reads in flight, by key hash and the generation they started in."""
 
     def get(self, key_hash: str) -> VerifiedKey | None:
         entry = self._entries.get(key_hash)
@@ -144,19 +147,45 @@ class KeyCache:
         self._entries.clear()
 
     async def lookup(self, key_hash: str, engine: AsyncEngine) -> VerifiedKey | None:
-        """The cached entry, or one read from the database (unknown keys are not cached)."""
+        """The cached entry, or one read from the database (unknown keys are not cached).
+
+        Concurrent misses for one key share a single read: when an entry expires under load,
+        every connection using that key misses at once (32 reads per refresh in bench/
+        http_load.py before). A read that started before an eviction is not shared, so a
+        request that arrives after a revocation never gets the key as it was before it.
+        """
         verified = self.cached(key_hash)
         if verified is not None:
             return verified
+        loading = self._loading.get(key_hash)
+        if loading is not None and loading[0] == self._generation:
+            shared = await asyncio.shield(loading[1])
+            if shared is not _FAILED:
+                return cast(VerifiedKey | None, shared)
+        return await self._load(key_hash, engine)
+
+    async def _load(self, key_hash: str, engine: AsyncEngine) -> VerifiedKey | None:
         self.misses += 1
         generation = self._generation
-        row = await fetch_first(engine, KEY_QUERY, {"key_hash": key_hash})
-        if row is None:
-            return None
-        verified = snapshot(row)
-        if generation == self._generation:
-            self.put(key_hash, verified)
-        return verified
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._loading[key_hash] = (generation, future)
+        shared: object = _FAILED
+        try:
+            row = await fetch_first(engine, KEY_QUERY, {"key_hash": key_hash})
+            verified = None if row is None else snapshot(row)
+            if verified is not None and generation == self._generation:
+                self.put(key_hash, verified)
+            shared = verified
+            return verified
+        finally:
+            # A failed or cancelled read tells those waiting to read for themselves.
+            future.set_result(shared)
+            if self._loading.get(key_hash, (None, None))[1] is future:
+                del self._loading[key_hash]
+
+
+_FAILED = object()
+"""What a shared read hands its waiters when it raised or was cancelled."""
 
 
 key_cache = KeyCache()
