@@ -42,6 +42,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/limiter.py
 	$(BIN)/python bench/ranking.py
+	$(BIN)/python bench/endpoints.py
 
 ## HTTP throughput of /v1/me against /healthz on a live server (needs wrk: apt-get install wrk)
 bench-http: $(VENV)/.installed-dev

@@ -120,10 +120,11 @@ def add_routes_of(app: FastAPI, router: APIRouter) -> None:
     """Put a router's routes on the app itself instead of including the router.
 
     FastAPI 0.16x keeps an included router as a branch that is matched twice per request and
-    re-checked for changes at every route before the match: about 2 µs per route that comes
-    first, 100 µs for the last API route (bench/routing.py). A router declared with its full
-    prefix has nothing left for ``include_router`` to add. The dashboard, whose pages are
-    nested routers, stays included: it comes last, so it costs the API nothing.
+    re-checked for changes at every route before the match. Flat, bench/endpoints.py gives
+    /healthz 47 -> 41 µs, /v1/me 94 -> 83 µs and an unknown /v1 path 243 -> 201 µs. A router
+    declared with its full prefix has nothing left for ``include_router`` to add. The
+    dashboard, whose pages are nested routers, stays included: it comes last, so it costs
+    the API nothing.
     """
     for route in router.routes:
         if not isinstance(route, APIRoute) or not route.path.startswith(router.prefix):
