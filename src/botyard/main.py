@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.sessionmaker = sessionmaker
     app.state.limiter = limiter or build_limiter(settings.redis_url)
     app.state.request_log = RequestLogWriter(
-        sessionmaker,
+        engine,
         flush_interval=settings.request_log_flush_interval,
         batch_size=settings.request_log_batch_size,
     )

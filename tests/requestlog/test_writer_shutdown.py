@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.core import clock
 from botyard.core.ids import new_id
+from botyard.requestlog import writer as writer_module
 from botyard.requestlog.models import RequestLog
 from botyard.requestlog.writer import LogEntry, RequestLogWriter
 
@@ -30,24 +30,20 @@ def entry() -> LogEntry:
     )
 
 
-async def test_stopping_while_a_batch_commits_writes_each_row_once(app: FastAPI) -> None:
+async def test_stopping_while_a_batch_commits_writes_each_row_once(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     committed, release = asyncio.Event(), asyncio.Event()
+    real_transaction = writer_module.run_in_transaction
 
-    @asynccontextmanager
-    async def slow_after_commit() -> AsyncIterator[AsyncSession]:
-        """A session whose commit lands, then lingers, like a slow close after commit."""
-        async with app.state.sessionmaker() as session:
-            real_commit = session.commit
+    async def slow_after_commit(*args: Any) -> None:
+        """A transaction that commits, then lingers, like a slow close after commit."""
+        await real_transaction(*args)
+        committed.set()
+        await release.wait()
 
-            async def commit() -> None:
-                await real_commit()
-                committed.set()
-                await release.wait()
-
-            session.commit = commit  # type: ignore[method-assign]
-            yield session
-
-    writer = RequestLogWriter(slow_after_commit, flush_interval=3600, batch_size=3)  # type: ignore[arg-type]
+    monkeypatch.setattr(writer_module, "run_in_transaction", slow_after_commit)
+    writer = RequestLogWriter(app.state.engine, flush_interval=3600, batch_size=3)
     writer.start()
     entries = [entry() for _ in range(3)]
     for e in entries:

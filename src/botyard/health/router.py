@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from botyard.core import clock
+from botyard.core.database import fetch_first
 from botyard.ratelimit.limiter import Bucket, Limiter
 
 router = APIRouter(tags=["health"])
@@ -41,8 +42,9 @@ async def _database_check(state: Any, probes: _Probes) -> dict[str, Any]:
     if probes.database is not None and _fresh(probes.database[0]):
         return probes.database[1]
     try:
-        async with state.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        # One thread hop on SQLite (see fetch_first): each aiosqlite step has to win the GIL
+        # back from the busy serving thread, which held /healthz's p99 at ~60 ms under load.
+        await fetch_first(state.engine, text("SELECT 1"), {})
         result: dict[str, Any] = {"status": "ok", "backend": state.engine.dialect.name}
     except Exception as exc:
         result = {"status": "unavailable", "error": type(exc).__name__}

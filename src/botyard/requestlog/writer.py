@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Connection, Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from botyard.api_keys.models import ApiKey, ApiKeyAddress
-from botyard.core.database import UTCDateTime
+from botyard.core.database import UTCDateTime, run_in_transaction
 from botyard.requestlog.models import RequestLog
 
 logger = logging.getLogger("botyard.requestlog")
@@ -170,12 +170,12 @@ def summarize(
 class RequestLogWriter:
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         *,
         flush_interval: float = 1.0,
         batch_size: int = 500,
     ) -> None:
-        self._sessionmaker = sessionmaker
+        self._engine = engine
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._pending: list[LogEntry] = []
@@ -236,31 +236,29 @@ class RequestLogWriter:
             if not batch:
                 return 0
             try:
-                async with self._sessionmaker() as session:
-                    await self._write(session, batch)
-                    await session.commit()
+                await run_in_transaction(self._engine, self._write, batch)
             except BaseException:
                 self._pending[:0] = batch
                 raise
             self.written += len(batch)
             return len(batch)
 
-    async def _write(self, session: AsyncSession, batch: list[LogEntry]) -> None:
-        connection = await session.connection()
+    def _write(self, connection: Connection, batch: list[LogEntry]) -> None:
+        """The whole batch in one transaction; on SQLite this runs in the writer thread."""
         if self._insert is None or self._insert.dialect_name != connection.dialect.name:
             self._insert = _RowInsert(connection.dialect)
         for sql, params in self._insert.statements(batch):
-            await connection.exec_driver_sql(sql, params)
+            connection.exec_driver_sql(sql, params)
         usage, addresses = summarize(batch)
         for key_id, item in usage.items():
-            await self._update_key(session, key_id, item)
+            self._update_key(connection, key_id, item)
         if addresses:
-            dialect = session.get_bind().dialect.name
+            dialect = connection.dialect.name
             builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
             statement = builder(ApiKeyAddress).on_conflict_do_nothing(
                 index_elements=["key_id", "ip"]
             )
-            await session.execute(
+            connection.execute(
                 statement,
                 [
                     {"key_id": k, "ip": ip, "first_seen_at": first, "last_seen_at": last}
@@ -268,7 +266,7 @@ class RequestLogWriter:
                 ],
             )
             table = cast(Table, ApiKeyAddress.__table__)
-            await session.execute(
+            connection.execute(
                 update(table)
                 .where(
                     table.c.key_id == bindparam("seen_key"),
@@ -283,9 +281,9 @@ class RequestLogWriter:
             )
 
     @staticmethod
-    async def _update_key(session: AsyncSession, key_id: str, item: KeyUsage) -> None:
+    def _update_key(connection: Connection, key_id: str, item: KeyUsage) -> None:
         if item.last_used_at is not None:
-            await session.execute(
+            connection.execute(
                 update(ApiKey)
                 .where(
                     ApiKey.id == key_id,
@@ -294,11 +292,11 @@ class RequestLogWriter:
                 .values(last_used_at=item.last_used_at, last_used_ip=item.last_used_ip)
             )
         if item.revoked_use_at is not None:
-            await session.execute(
+            connection.execute(
                 update(ApiKey).where(ApiKey.id == key_id).values(revoked_use_at=item.revoked_use_at)
             )
         if item.exposed_in_url_at is not None:
-            await session.execute(
+            connection.execute(
                 update(ApiKey)
                 .where(ApiKey.id == key_id)
                 .values(exposed_in_url_at=item.exposed_in_url_at)
