@@ -1,9 +1,9 @@
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from botyard.core.timefmt import UTCTimestamp
+from botyard.core.timefmt import UTCTimestamp, rfc3339
 from botyard.ratelimit.limiter import Decision
 
 
@@ -30,16 +30,18 @@ class RateLimitStatus(BaseModel):
     reset_at: UTCTimestamp
     window_seconds: int
 
-    @classmethod
-    def of(cls, decision: Decision, window: int) -> "RateLimitStatus":
-        return cls(
-            limit=decision.limit,
-            remaining=decision.remaining,
-            used=decision.used,
-            reset=int(decision.reset_at + 0.999),
-            reset_at=datetime.fromtimestamp(int(decision.reset_at + 0.999), UTC),
-            window_seconds=window,
-        )
+    @staticmethod
+    def data(decision: Decision, window: int) -> dict[str, Any]:
+        """This model's JSON form, built directly (see ``core.responses``)."""
+        reset = int(decision.reset_at + 0.999)
+        return {
+            "limit": decision.limit,
+            "remaining": decision.remaining,
+            "used": decision.used,
+            "reset": reset,
+            "reset_at": rfc3339(datetime.fromtimestamp(reset, UTC)),
+            "window_seconds": window,
+        }
 
 
 class Me(BaseModel):

@@ -145,13 +145,12 @@ async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Pr
         )
 
     _mark(request, verified, authenticated=False)
-    now = clock.now()
-    if verified.revoked_at is not None and verified.revoked_at <= now:
+    if verified.revoked_at is not None and verified.revoked_at <= clock.now():
         raise InvalidAPIKey(
             "api_key_revoked",
             f"this key was revoked at {rfc3339(verified.revoked_at)}. {NEW_KEY_HINT}",
         )
-    if verified.expires_at is not None and verified.expires_at <= now:
+    if verified.expires_at is not None and verified.expires_at <= clock.now():
         raise InvalidAPIKey(
             "api_key_expired",
             f"this key expired at {rfc3339(verified.expires_at)}. {NEW_KEY_HINT}",

@@ -86,7 +86,7 @@ def _check(buckets: Sequence[Bucket], window: int) -> int:
     """Reject calls whose answer would be meaningless; return the window in ms."""
     if not buckets:
         raise ValueError("at least one bucket is required")
-    if len({b.key for b in buckets}) != len(buckets):
+    if len(buckets) > 1 and len({b.key for b in buckets}) != len(buckets):
         raise ValueError("bucket keys must be distinct")
     if window <= 0:
         raise ValueError("window must be positive")
@@ -105,7 +105,9 @@ def _decide(
     On a deny, of the full buckets the one that frees up last binds, so that
     ``retry_after`` is a time at which a retry can really succeed.
     """
-    if allowed:
+    if len(buckets) == 1:  # the usual case: the organization's budget alone
+        i = 0
+    elif allowed:
         i = min(range(len(buckets)), key=lambda j: buckets[j].limit - states[j][1])
     else:
         full = [j for j in range(len(buckets)) if states[j][1] >= buckets[j].limit]
