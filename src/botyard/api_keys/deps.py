@@ -185,7 +185,8 @@ async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Pr
         )
     principal = Principal(verified, ip)
     request.scope["state"]["principal"] = principal
-    await check_idempotency(request, principal)
+    if request.scope["method"] == "POST":  # only POSTs carry an Idempotency-Key
+        await check_idempotency(request, principal)
     return principal
 
 
