@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from botyard.api_keys.deps import required_scopes
+from botyard.api_keys.deps import authenticate, required_scopes
 from botyard.bots.models import KnowledgeEntry
 from botyard.conversations.models import Conversation
 from botyard.core.ids import new_id
@@ -133,6 +133,22 @@ async def test_every_v1_route_declares_the_contract_scope(app: FastAPI) -> None:
             wrong.append(f"{route.label}: no authenticate dependency (use AnyKey/ReadKey/…)")
         elif declared != expected:
             wrong.append(f"{route.label}: declares {declared!r}, contract says {expected!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def authenticate_uses(dependant: Dependant) -> int:
+    return (dependant.call is authenticate) + sum(
+        authenticate_uses(sub) for sub in dependant.dependencies
+    )
+
+
+async def test_every_v1_route_authenticates_exactly_once(app: FastAPI) -> None:
+    """authenticate checks the scopes its route declares, and counts the request once."""
+    wrong = [
+        f"{route.label}: {uses} uses"
+        for route in v1_routes(app)
+        if (uses := authenticate_uses(route.dependant)) not in (0, 1)
+    ]
     assert not wrong, "\n".join(wrong)
 
 
