@@ -20,7 +20,16 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "botyard")
 
 
+_KEY_MARKER = keyformat.PREFIX
+_PARAM_MARKER = "="
+_INVITATION_MARKER = "/dashboard/invitations/"
+
+
 def redact(text: str) -> str:
+    # Text holding none of the markers matches no pattern: the usual access-log line (every
+    # request writes one) skips the three regexes.
+    if _KEY_MARKER not in text and _PARAM_MARKER not in text and _INVITATION_MARKER not in text:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from botyard.core import clock
 from botyard.dashboard.sessions import LOGIN_ATTEMPTS, SESSION_COOKIE
-from botyard.log_redaction import RedactSecrets
+from botyard.log_redaction import RedactSecrets, redact
 from botyard.users.models import UserSession
 from tests.dashboard.helpers import PASSWORD, csrf_of, keys_of, login, set_cookie_headers
 from tests.factories import make_org, make_user, unique
@@ -329,6 +329,22 @@ def test_keys_in_urls_are_redacted_from_access_logs() -> None:
     message = record.getMessage()
     assert key not in message and "abc" not in message
     assert "token=[redacted]&api_key=[redacted]&limit=5" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("/v1/bots/byk_" + "B" * 38, "/v1/bots/[redacted]"),
+        ("/v1/bots?TOKEN=abc", "/v1/bots?TOKEN=[redacted]"),
+        ("/dashboard/invitations/abc", "/dashboard/invitations/[redacted]"),
+        ("/v1/me", "/v1/me"),
+        ("127.0.0.1:5000", "127.0.0.1:5000"),
+    ],
+)
+def test_each_secret_is_redacted_on_its_own_and_plain_text_is_kept(
+    text: str, redacted: str
+) -> None:
+    assert redact(text) == redacted
 
 
 async def test_unknown_dashboard_page_is_an_html_404(client: httpx.AsyncClient) -> None:
