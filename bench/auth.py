@@ -201,7 +201,7 @@ async def hit_rows(calls: int) -> list[Row]:
     key_hash = keyformat.hash_key(plaintext)
     await key_cache.lookup(key_hash, engine)
     key_cache.ttl = 3600.0
-    settings = Settings(database_url="sqlite+aiosqlite://", redis_url=None)
+    settings = Settings(redis_url=None)
     rows = [
         summarize(
             "format and checksum check",

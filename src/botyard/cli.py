@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.core import TyperGroup
 
@@ -21,7 +22,7 @@ from botyard.api_keys import service as keys
 from botyard.api_keys.models import ApiKey
 from botyard.audit.service import CLI_ACTOR
 from botyard.core import clock
-from botyard.core.config import get_settings
+from botyard.core.config import Settings, get_settings
 from botyard.core.database import create_engine, create_sessionmaker
 from botyard.core.durations import parse_duration
 from botyard.core.errors import APIError
@@ -69,7 +70,23 @@ class OneLineErrors(TyperGroup):
         except typer.Abort:
             typer.echo("error: aborted", err=True)
             sys.exit(1)
+        except ValidationError as exc:
+            if exc.title != Settings.__name__:
+                raise
+            typer.echo(f"error: {configuration_problem(exc)}", err=True)
+            sys.exit(2)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def configuration_problem(exc: ValidationError) -> str:
+    """A settings error in one line that names the environment variable to fix."""
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        variable = f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{variable}: {message}")
+    return "invalid configuration: " + "; ".join(problems)
 
 
 app = typer.Typer(

@@ -296,3 +296,12 @@ def test_bad_input_exits_non_zero_with_one_line(botyard: Botyard) -> None:
             problems.append(f"{label}: stderr is not one 'error: …' line: {result.stderr!r}")
     assert not problems, "\n".join(problems)
     assert list(keys_of(botyard, "Globex")) == [key_id], "bad input changed the keys"
+
+
+def test_bad_configuration_exits_2_with_one_line_naming_the_variable(tmp_path: Path) -> None:
+    for url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"):
+        result = Botyard(url, tmp_path).run("db", "upgrade")
+        assert result.returncode == 2, result.stderr
+        [line] = lines(result.stderr)
+        assert line.startswith("error: invalid configuration: BOTYARD_DATABASE_URL: ")
+        assert "in-memory SQLite database is not supported" in line

@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,6 +37,18 @@ class Settings(BaseSettings):
         description="Let FastAPI export OpenTelemetry traces, metrics and logs to the "
         "providers configured in the process; off by default, it costs time on every request",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _not_in_memory(cls, url: str) -> str:
+        """Several connections (and the request-log writer's own) must see one database."""
+        database = url.partition("://")[2].lstrip("/")
+        if (url.startswith("sqlite") and database in ("", ":memory:")) or "mode=memory" in url:
+            raise ValueError(
+                "an in-memory SQLite database is not supported: each connection would see "
+                "its own empty copy. Use a file, e.g. sqlite+aiosqlite:///./botyard.db"
+            )
+        return url
 
     session_ttl_hours: int = Field(12, ge=1)
     secure_cookies: bool | None = Field(
