@@ -21,9 +21,10 @@ from botyard.api_keys import keyformat
 from botyard.api_keys.cache import VerifiedKey
 from botyard.api_keys.url_guard import check_url
 from botyard.core import clock
-from botyard.core.caching import is_no_store
+from botyard.core.asgi import header
 from botyard.core.errors import InvalidAPIKey, error_response
 from botyard.core.ids import new_time_ordered_id
+from botyard.core.route_marks import NO_STORE, has_mark
 from botyard.idempotency import service as idempotency
 from botyard.idempotency.guard import CLAIM_STATE
 from botyard.ratelimit.enforce import rate_limit_headers
@@ -40,13 +41,6 @@ NOT_MODIFIED_DROPS = frozenset({b"content-length", b"content-type"})
 class PayloadTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"Request body is larger than the {limit} bytes allowed.")
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _entity_tag(body: bytes) -> str:
@@ -86,14 +80,14 @@ class ConditionalGet:
 
     def __init__(self, scope: Scope, send: Send) -> None:
         self.scope = scope
-        self.if_none_match = _header(scope, b"if-none-match")
+        self.if_none_match = header(scope, b"if-none-match")
         self.send = send
         self.start: Message | None = None
         self.chunks: list[bytes] = []
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            if is_no_store(self.scope.get("route")):
+            if has_mark(self.scope.get("route"), NO_STORE):
                 headers = [*message.get("headers", ()), NO_STORE_HEADER]
                 await self.send({**message, "headers": headers})
                 return
@@ -267,7 +261,7 @@ class ApiMiddleware:
     def _capped(self, scope: Scope, receive: Receive) -> Receive:
         """Refuse oversized bodies with 413, whether or not Content-Length is honest."""
         limit = self.max_body_bytes
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
 
             async def refuse() -> Message:
@@ -296,7 +290,7 @@ class ApiMiddleware:
             return
         route = scope.get("route")
         client = scope.get("client")
-        user_agent = _header(scope, b"user-agent")
+        user_agent = header(scope, b"user-agent")
         writer.add(
             LogEntry(
                 id="log_" + request_id.removeprefix("req_"),

@@ -1,14 +1,23 @@
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from botyard.account.schemas import Me, RateLimitResponse, RateLimitStatus
 from botyard.api_keys.deps import AnyKey
-from botyard.core.caching import NO_STORE
 from botyard.core.responses import PreparedJSON
+from botyard.core.route_marks import NO_STORE
 from botyard.core.timefmt import rfc3339
 from botyard.ratelimit.enforce import NOT_COUNTED
 
 router = APIRouter(prefix="/v1", tags=["account"])
+
+
+def budget(request: Request) -> dict[str, Any]:
+    """The request's rate-limit decision as a ``RateLimitStatus`` (set by ``authenticate``)."""
+    return RateLimitStatus.data(
+        request.state.rate_limit, request.app.state.settings.rate_limit_window
+    )
 
 
 @router.get(
@@ -35,9 +44,7 @@ async def me(principal: AnyKey, request: Request) -> Response:
                 "plan": key.plan.value,
                 "api_access": key.plan.has_api_access,
             },
-            "rate_limit": RateLimitStatus.data(
-                request.state.rate_limit, request.app.state.settings.rate_limit_window
-            ),
+            "rate_limit": budget(request),
         }
     )
 
@@ -52,8 +59,6 @@ async def rate_limit(principal: AnyKey, request: Request) -> Response:
     return PreparedJSON(
         {
             "object": "rate_limit",
-            "rate_limit": RateLimitStatus.data(
-                request.state.rate_limit, request.app.state.settings.rate_limit_window
-            ),
+            "rate_limit": budget(request),
         }
     )

@@ -147,24 +147,25 @@ class KeyCache:
         self._entries.clear()
 
     async def lookup(self, key_hash: str, engine: AsyncEngine) -> VerifiedKey | None:
-        """The cached entry, or one read from the database (unknown keys are not cached).
+        """The cached entry, or one read from the database (unknown keys are not cached)."""
+        return self.cached(key_hash) or await self.load(key_hash, engine)
+
+    async def load(self, key_hash: str, engine: AsyncEngine) -> VerifiedKey | None:
+        """Read the key from the database, for a caller that just found no cached entry.
 
         Concurrent misses for one key share a single read: when an entry expires under load,
         every connection using that key misses at once (32 reads per refresh in bench/
         http_load.py before). A read that started before an eviction is not shared, so a
         request that arrives after a revocation never gets the key as it was before it.
         """
-        verified = self.cached(key_hash)
-        if verified is not None:
-            return verified
         loading = self._loading.get(key_hash)
         if loading is not None and loading[0] == self._generation:
             shared = await asyncio.shield(loading[1])
             if shared is not _FAILED:
                 return cast(VerifiedKey | None, shared)
-        return await self._load(key_hash, engine)
+        return await self._read(key_hash, engine)
 
-    async def _load(self, key_hash: str, engine: AsyncEngine) -> VerifiedKey | None:
+    async def _read(self, key_hash: str, engine: AsyncEngine) -> VerifiedKey | None:
         self.misses += 1
         generation = self._generation
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()

@@ -18,6 +18,7 @@ from botyard.api_keys import keyformat
 from botyard.api_keys.cache import VerifiedKey, key_cache
 from botyard.audit.service import Actor
 from botyard.core import clock
+from botyard.core.asgi import header
 from botyard.core.errors import InsufficientPermissions, InvalidAPIKey
 from botyard.core.timefmt import rfc3339
 from botyard.idempotency.guard import check_idempotency
@@ -61,15 +62,6 @@ def client_ip(request: Request) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def _authorization_header(request: Request) -> str | None:
-    """The first Authorization header, read from the ASGI scope (names are lower-case bytes)
-    rather than through ``request.headers``, which builds a mapping on every request."""
-    for name, value in request.scope["headers"]:
-        if name == b"authorization":
-            return str(value.decode("latin-1"))
-    return None
-
-
 def _mark(request: Request, verified: VerifiedKey, *, authenticated: bool) -> None:
     """Tell the request log which key and organization this request belongs to.
 
@@ -90,14 +82,14 @@ def _describe_scheme(scheme: str) -> str:
     return "a header with no recognisable scheme"
 
 
-def _token_from_header(header: str | None) -> str:
-    if header is None or not header.strip():
+def _token_from_header(authorization: str | None) -> str:
+    if authorization is None or not authorization.strip():
         raise InvalidAPIKey(
             "missing_api_key",
             "no API key was sent. Send it in the Authorization header: "
             "`Authorization: Bearer YOUR_API_KEY`.",
         )
-    scheme, _, token = header.strip().partition(" ")
+    scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise InvalidAPIKey(
@@ -127,7 +119,7 @@ async def authenticate(security_scopes: SecurityScopes, request: Request) -> Pri
 
 
 async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Principal:
-    token = _token_from_header(_authorization_header(request))
+    token = _token_from_header(header(request.scope, b"authorization"))
 
     key_hash = keyformat.hash_key(token)
     # Only well-formed keys ever reach the cache, so a hit has passed the format check before.
@@ -136,7 +128,7 @@ async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Pr
         problem = keyformat.format_problem(token)
         if problem is not None:
             raise InvalidAPIKey("malformed_api_key", f"{problem}. {COPY_HINT}")
-        verified = await key_cache.lookup(key_hash, request.app.state.engine)
+        verified = await key_cache.load(key_hash, request.app.state.engine)
     if verified is None:
         raise InvalidAPIKey(
             "unknown_api_key",

@@ -47,7 +47,7 @@ async def check_url(
     verified = None
     if keyformat.format_problem(candidate) is None:
         key_hash = keyformat.hash_key(candidate)
-        verified = key_cache.cached(key_hash) or await key_cache.lookup(key_hash, engine)
+        verified = await key_cache.lookup(key_hash, engine)
     place = "the URL path" if where == "path" else f"the URL (query parameter {where!r})"
     error = InvalidAPIKey(
         "api_key_in_url",

@@ -9,6 +9,7 @@ from fastapi import Request
 from botyard.api_keys.cache import VerifiedKey
 from botyard.core import clock
 from botyard.core.errors import RateLimited
+from botyard.core.route_marks import has_mark
 from botyard.ratelimit.limiter import Bucket, Decision, Limiter
 
 NOT_COUNTED: dict[str, Any] = {"x-rate-limit": "not counted"}
@@ -24,12 +25,6 @@ def buckets_for(verified: VerifiedKey, default_limit: int) -> list[Bucket]:
     return buckets
 
 
-def _is_not_counted(request: Request) -> bool:
-    route = request.scope.get("route")
-    extra = getattr(route, "openapi_extra", None) or {}
-    return extra.get("x-rate-limit") == NOT_COUNTED["x-rate-limit"]
-
-
 async def enforce_rate_limit(request: Request, verified: VerifiedKey) -> Decision:
     """Charge the request to its organization (and key) and leave the decision in the
     request's state, where the middleware turns it into headers."""
@@ -38,7 +33,7 @@ async def enforce_rate_limit(request: Request, verified: VerifiedKey) -> Decisio
     window = app_state.settings.rate_limit_window
     buckets = buckets_for(verified, app_state.settings.default_rate_limit)
     state = request.scope["state"]
-    if _is_not_counted(request):
+    if has_mark(request.scope.get("route"), NOT_COUNTED):
         # Reading the budget must work most of all when it is spent, so this never refuses.
         decision = state["rate_limit"] = await limiter.peek(buckets, window, clock.timestamp())
         return decision

@@ -61,7 +61,7 @@ def sqlite_utc_text(value: datetime) -> str:
 
 
 class _RowInsert:
-    """The request_logs INSERT compiled once per dialect, fed to the driver's executemany.
+    """The request_logs INSERT compiled once per dialect, fed straight to the driver.
 
     Bypasses the per-row parameter handling of SQLAlchemy's bulk insert (the flush runs on the
     event loop that serves requests), while converting each value exactly as the column type
@@ -89,14 +89,6 @@ class _RowInsert:
             elif (processor := column_type.bind_processor(dialect)) is not None:
                 self._conversions.append((i, processor))
 
-    def params(self, entry: LogEntry) -> tuple[Any, ...] | dict[str, Any]:
-        values = list(self._values(entry))
-        for i, convert in self._conversions:
-            values[i] = convert(values[i])
-        if self._positional:
-            return tuple(values)
-        return dict(zip(self._names, values, strict=True))
-
     def statements(self, batch: list[LogEntry]) -> Iterator[tuple[str, Any]]:
         """(SQL, parameters) pairs that insert the batch.
 
@@ -108,7 +100,12 @@ class _RowInsert:
         ten distinct statements are ever prepared. Other drivers take one executemany.
         """
         if self.dialect_name != "sqlite" or not self._positional:
-            yield self.sql, [self.params(entry) for entry in batch]
+            flat, width = self._flat_params(batch), len(self._names)
+            rows = [flat[i : i + width] for i in range(0, len(flat), width)]
+            if self._positional:
+                yield self.sql, rows
+            else:
+                yield self.sql, [dict(zip(self._names, row, strict=True)) for row in rows]
             return
         start = 0
         while start < len(batch):
