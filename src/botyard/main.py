@@ -98,7 +98,11 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     install_error_handlers(app)
     install_idempotency(app)
     install_openapi(app)
-    app.add_middleware(ApiMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ApiMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        request_log=app.state.request_log,
+    )
     for router in (
         health_router,
         reference_router,

@@ -28,6 +28,7 @@ from botyard.core.route_marks import NO_STORE, has_mark
 from botyard.idempotency import service as idempotency
 from botyard.idempotency.guard import CLAIM_STATE
 from botyard.ratelimit.enforce import rate_limit_headers
+from botyard.ratelimit.limiter import Decision
 from botyard.requestlog.writer import LogEntry, RequestLogWriter
 
 logger = logging.getLogger("botyard.middleware")
@@ -72,38 +73,28 @@ NO_STORE_HEADER = (b"cache-control", b"no-store")
 
 
 class ConditionalGet:
-    """Adds an ETag to 200 JSON answers and turns them into 304 when the client has them.
+    """Adds an ETag to a 200 JSON answer and turns it into a 304 when the client has it.
 
-    A route marked no-store (live state) gets ``Cache-Control: no-store`` and no validator."""
+    Created by the middleware only for such an answer to a GET that is not marked no-store,
+    since it buffers the body to hash it."""
 
-    __slots__ = ("chunks", "if_none_match", "scope", "send", "start")
+    __slots__ = ("chunks", "if_none_match", "send", "start")
 
-    def __init__(self, scope: Scope, send: Send) -> None:
-        self.scope = scope
+    def __init__(self, scope: Scope, start: Message, send: Send) -> None:
         self.if_none_match = header(scope, b"if-none-match")
         self.send = send
-        self.start: Message | None = None
+        self.start = start
         self.chunks: list[bytes] = []
 
     async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            if has_mark(self.scope.get("route"), NO_STORE):
-                headers = [*message.get("headers", ()), NO_STORE_HEADER]
-                await self.send({**message, "headers": headers})
-                return
-            if message["status"] == 200 and _is_json(message.get("headers", [])):
-                self.start = message
-                return
-        elif message["type"] == "http.response.body" and self.start is not None:
-            self.chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            await self._answer(b"".join(self.chunks))
+        if message["type"] != "http.response.body":
+            await self.send(message)
             return
-        await self.send(message)
+        self.chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            await self._answer(b"".join(self.chunks))
 
     async def _answer(self, body: bytes) -> None:
-        assert self.start is not None
         etag = _entity_tag(body)
         headers = list(self.start.get("headers", []))
         if self.if_none_match is not None and _matches(self.if_none_match, etag):
@@ -177,9 +168,12 @@ class IdempotentCapture:
 
 
 class ApiMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, request_log: RequestLogWriter | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.request_log = request_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -191,48 +185,64 @@ class ApiMiddleware:
         state["request_id"] = request_id
         status_holder = [500]
         app_state = scope["app"].state
+        is_api = scope["path"].startswith(LOGGED_PREFIX)
+        conditional = is_api and scope["method"] == "GET"
+        validator: ConditionalGet | None = None
 
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder[0] = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                decision = state.get("rate_limit")
-                if decision is not None:
-                    if message["status"] == 304 and "rate_limit_buckets" in state:
-                        decision = await app_state.limiter.refund(
-                            state.pop("rate_limit_buckets"),
-                            app_state.settings.rate_limit_window,
-                            clock.timestamp(),
-                        )
-                    headers.extend(
-                        rate_limit_headers(
-                            decision, app_state.settings.rate_limit_window, clock.timestamp()
-                        )
+        async def with_headers(message: Message, *extra: tuple[bytes, bytes]) -> Message:
+            """The response start with the request id and rate-limit headers (a 304 refunded)."""
+            status = status_holder[0] = message["status"]
+            headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode()), *extra]
+            decision: Decision | None = state.get("rate_limit")
+            if decision is not None:
+                if status == 304 and "rate_limit_buckets" in state:
+                    decision = await app_state.limiter.refund(
+                        state.pop("rate_limit_buckets"), decision.window, clock.timestamp()
                     )
-                message = {**message, "headers": headers}
+                headers += rate_limit_headers(decision, clock.timestamp())
+            return {**message, "headers": headers}
+
+        async def finish(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = await with_headers(message)
             await send(message)
 
-        is_api = scope["path"].startswith(LOGGED_PREFIX)
-        responder: Send = send_wrapper
+        async def respond(message: Message) -> None:
+            """What the app sends to. One layer on the usual path: only a response that can
+            carry an ETag goes through the buffering ``ConditionalGet``."""
+            nonlocal validator
+            if validator is not None:
+                await validator(message)
+                return
+            if message["type"] == "http.response.start":
+                if not conditional:
+                    message = await with_headers(message)
+                elif has_mark(scope.get("route"), NO_STORE):
+                    message = await with_headers(message, NO_STORE_HEADER)
+                elif message["status"] == 200 and _is_json(message.get("headers", [])):
+                    validator = ConditionalGet(scope, message, finish)
+                    return
+                else:
+                    message = await with_headers(message)
+            await send(message)
+
+        responder: Send = respond
         capture: IdempotentCapture | None = None
-        if is_api and scope["method"] == "GET":
-            responder = ConditionalGet(scope, send_wrapper)
-        elif is_api and scope["method"] == "POST":
-            capture = IdempotentCapture(state, app_state.sessionmaker, send_wrapper)
+        if is_api and scope["method"] == "POST":
+            capture = IdempotentCapture(state, app_state.sessionmaker, finish)
             responder = capture
         try:
             if is_api and (scope["query_string"] or keyformat.PREFIX in scope["path"]):
                 refused = await check_url(scope["path"], scope["query_string"], app_state.engine)
                 if refused is not None:
-                    await self._refuse_key_in_url(scope, receive, send_wrapper, *refused)
+                    await self._refuse_key_in_url(scope, receive, finish, *refused)
                     return
             await self.app(scope, self._capped(scope, receive), responder)
         finally:
             if capture is not None:
                 await capture.release_unanswered()
-            if is_api:
-                self._log(scope, state, status_holder[0], started, request_id)
+            if is_api and self.request_log is not None:
+                self._log(self.request_log, scope, state, status_holder[0], started, request_id)
 
     @staticmethod
     async def _refuse_key_in_url(
@@ -283,11 +293,13 @@ class ApiMiddleware:
 
     @staticmethod
     def _log(
-        scope: Scope, state: dict[str, Any], status: int, started: float, request_id: str
+        writer: RequestLogWriter,
+        scope: Scope,
+        state: dict[str, Any],
+        status: int,
+        started: float,
+        request_id: str,
     ) -> None:
-        writer: RequestLogWriter | None = getattr(scope["app"].state, "request_log", None)
-        if writer is None:
-            return
         route = scope.get("route")
         client = scope.get("client")
         user_agent = header(scope, b"user-agent")

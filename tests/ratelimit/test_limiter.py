@@ -98,7 +98,13 @@ async def test_limit_counts_down_then_denies(limiter: Limiter) -> None:
     for i in range(1, 51):
         d = await limiter.hit(org, HOUR, now)
         assert d == Decision(
-            allowed=True, limit=50, remaining=50 - i, used=i, reset_at=T0 + HOUR, retry_after=0
+            allowed=True,
+            limit=50,
+            remaining=50 - i,
+            used=i,
+            reset_at=T0 + HOUR,
+            retry_after=0,
+            window=HOUR,
         )
         now += 0.5
 
@@ -121,7 +127,7 @@ async def test_window_starts_over_once_its_end_has_passed(limiter: Limiter) -> N
     later = T0 + 60
     fresh = await limiter.hit(key, 60, later)
     assert fresh == Decision(
-        allowed=True, limit=2, remaining=1, used=1, reset_at=later + 60, retry_after=0
+        allowed=True, limit=2, remaining=1, used=1, reset_at=later + 60, retry_after=0, window=60
     )
 
 
@@ -175,7 +181,7 @@ async def test_deny_reports_the_bucket_that_frees_up_last(limiter: Limiter) -> N
 async def test_peek_does_not_count(limiter: Limiter) -> None:
     key = [Bucket("key:key_a", 2)]
     assert await limiter.peek(key, HOUR, T0) == Decision(
-        allowed=True, limit=2, remaining=2, used=0, reset_at=T0 + HOUR, retry_after=0
+        allowed=True, limit=2, remaining=2, used=0, reset_at=T0 + HOUR, retry_after=0, window=HOUR
     )
 
     await limiter.hit(key, HOUR, T0)

@@ -1,6 +1,4 @@
-from typing import Any
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from botyard.account.schemas import Me, RateLimitResponse, RateLimitStatus
@@ -13,20 +11,13 @@ from botyard.ratelimit.enforce import NOT_COUNTED
 router = APIRouter(prefix="/v1", tags=["account"])
 
 
-def budget(request: Request) -> dict[str, Any]:
-    """The request's rate-limit decision as a ``RateLimitStatus`` (set by ``authenticate``)."""
-    return RateLimitStatus.data(
-        request.state.rate_limit, request.app.state.settings.rate_limit_window
-    )
-
-
 @router.get(
     "/me",
     summary="Test your connection: the key, its organization, plan and limit",
     response_model=Me,
     openapi_extra=NO_STORE,
 )
-async def me(principal: AnyKey, request: Request) -> Response:
+async def me(principal: AnyKey) -> Response:
     key = principal.key
     return PreparedJSON(
         {
@@ -44,7 +35,7 @@ async def me(principal: AnyKey, request: Request) -> Response:
                 "plan": key.plan.value,
                 "api_access": key.plan.has_api_access,
             },
-            "rate_limit": budget(request),
+            "rate_limit": RateLimitStatus.data(principal.rate_limit),
         }
     )
 
@@ -55,10 +46,10 @@ async def me(principal: AnyKey, request: Request) -> Response:
     response_model=RateLimitResponse,
     openapi_extra={**NOT_COUNTED, **NO_STORE},
 )
-async def rate_limit(principal: AnyKey, request: Request) -> Response:
+async def rate_limit(principal: AnyKey) -> Response:
     return PreparedJSON(
         {
             "object": "rate_limit",
-            "rate_limit": budget(request),
+            "rate_limit": RateLimitStatus.data(principal.rate_limit),
         }
     )

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -31,7 +32,7 @@ class RateLimitStatus(BaseModel):
     window_seconds: int
 
     @staticmethod
-    def data(decision: Decision, window: int) -> dict[str, Any]:
+    def data(decision: Decision) -> dict[str, Any]:
         """This model's JSON form, built directly (see ``core.responses``)."""
         reset = int(decision.reset_at + 0.999)
         return {
@@ -39,9 +40,15 @@ class RateLimitStatus(BaseModel):
             "remaining": decision.remaining,
             "used": decision.used,
             "reset": reset,
-            "reset_at": rfc3339(datetime.fromtimestamp(reset, UTC)),
-            "window_seconds": window,
+            "reset_at": _reset_text(reset),
+            "window_seconds": decision.window,
         }
+
+
+@lru_cache(maxsize=256)
+def _reset_text(reset: int) -> str:
+    """A window's end is the same for every request in it: format it once."""
+    return rfc3339(datetime.fromtimestamp(reset, UTC))
 
 
 class Me(BaseModel):

@@ -68,7 +68,7 @@ async def limit_failed_attempts(request: Request, ip: str) -> None:
         )
 
 
-def rate_limit_headers(decision: Decision, window: int, now: float) -> list[tuple[bytes, bytes]]:
+def rate_limit_headers(decision: Decision, now: float) -> list[tuple[bytes, bytes]]:
     """The contract's X-RateLimit-* headers and the IETF draft's RateLimit / RateLimit-Policy.
 
     Formatted straight to bytes: this runs on every authenticated response."""
@@ -79,6 +79,6 @@ def rate_limit_headers(decision: Decision, window: int, now: float) -> list[tupl
         (b"x-ratelimit-remaining", b"%d" % remaining),
         (b"x-ratelimit-used", b"%d" % decision.used),
         (b"x-ratelimit-reset", b"%d" % int(decision.reset_at + 0.999)),
-        (b"ratelimit-policy", b'"hourly";q=%d;w=%d' % (limit, window)),
+        (b"ratelimit-policy", b'"hourly";q=%d;w=%d' % (limit, decision.window)),
         (b"ratelimit", b'"hourly";r=%d;t=%d' % (remaining, reset_in)),
     ]

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -47,9 +47,11 @@ class Bucket:
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome for the binding bucket, ready to become X-RateLimit-* headers."""
+class Decision(NamedTuple):
+    """The outcome for the binding bucket, ready to become X-RateLimit-* headers.
+
+    A named tuple rather than a frozen dataclass: every counted request makes one, and
+    this builds in less than half the time while staying just as immutable."""
 
     allowed: bool
     limit: int
@@ -57,6 +59,8 @@ class Decision:
     used: int
     reset_at: float
     retry_after: int
+    window: int
+    """Seconds, as the caller asked: the ``w=`` of RateLimit-Policy and ``window_seconds``."""
 
 
 class Limiter(Protocol):
@@ -84,9 +88,10 @@ def _ms(seconds: float) -> int:
 
 def _check(buckets: Sequence[Bucket], window: int) -> int:
     """Reject calls whose answer would be meaningless; return the window in ms."""
-    if not buckets:
+    count = len(buckets)
+    if count == 0:
         raise ValueError("at least one bucket is required")
-    if len(buckets) > 1 and len({b.key for b in buckets}) != len(buckets):
+    if count > 1 and len({b.key for b in buckets}) != count:
         raise ValueError("bucket keys must be distinct")
     if window <= 0:
         raise ValueError("window must be positive")
@@ -123,6 +128,7 @@ def _decide(
         used=used,
         reset_at=end_ms / 1000,
         retry_after=retry_after,
+        window=window_ms // 1000,
     )
 
 

@@ -129,7 +129,7 @@ async def current_usage(request: Request, context: DashboardContext) -> Usage:
         used=decision.used,
         remaining=decision.remaining,
         resets_in_seconds=resets_in,
-        window_seconds=settings.rate_limit_window,
+        window_seconds=decision.window,
     )
 
 
