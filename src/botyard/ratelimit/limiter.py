@@ -121,14 +121,9 @@ def _decide(
     start_ms, used = states[i]
     end_ms = start_ms + window_ms
     retry_after = 0 if allowed else max(1, -((now_ms - end_ms) // 1000))
+    # allowed, limit, remaining, used, reset_at, retry_after, window (positional: per request)
     return Decision(
-        allowed=allowed,
-        limit=limit,
-        remaining=max(limit - used, 0),
-        used=used,
-        reset_at=end_ms / 1000,
-        retry_after=retry_after,
-        window=window_ms // 1000,
+        allowed, limit, max(limit - used, 0), used, end_ms / 1000, retry_after, window_ms // 1000
     )
 
 

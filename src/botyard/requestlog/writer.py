@@ -14,7 +14,7 @@ import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,8 +34,13 @@ MAX_PENDING = 200_000
 """Rows kept while the database is unreachable; past this the oldest are dropped (and logged)."""
 
 
-@dataclass(slots=True)
-class LogEntry:
+class LogEntry(NamedTuple):
+    """One request, as the middleware hands it over.
+
+    A named tuple of plain values: it stays in memory until the next flush, and the garbage
+    collector stops tracking a tuple of untracked values at its first pass, so thousands of
+    pending rows add nothing to the collections that run while requests are served."""
+
     id: str
     created_at: datetime
     method: str
