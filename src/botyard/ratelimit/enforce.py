@@ -28,16 +28,21 @@ def buckets_for(verified: VerifiedKey, default_limit: int) -> list[Bucket]:
 async def enforce_rate_limit(request: Request, verified: VerifiedKey) -> Decision:
     """Charge the request to its organization (and key) and leave the decision in the
     request's state, where the middleware turns it into headers."""
-    app_state = request.app.state
+    scope = request.scope
+    app_state = scope["app"].state
+    settings = app_state.settings
     limiter: Limiter = app_state.limiter
-    window = app_state.settings.rate_limit_window
-    buckets = buckets_for(verified, app_state.settings.default_rate_limit)
-    state = request.scope["state"]
-    if has_mark(request.scope.get("route"), NOT_COUNTED):
+    buckets = buckets_for(verified, settings.default_rate_limit)
+    state = scope["state"]
+    if has_mark(scope.get("route"), NOT_COUNTED):
         # Reading the budget must work most of all when it is spent, so this never refuses.
-        decision = state["rate_limit"] = await limiter.peek(buckets, window, clock.timestamp())
+        decision = state["rate_limit"] = await limiter.peek(
+            buckets, settings.rate_limit_window, clock.timestamp()
+        )
         return decision
-    decision = state["rate_limit"] = await limiter.hit(buckets, window, clock.timestamp())
+    decision = state["rate_limit"] = await limiter.hit(
+        buckets, settings.rate_limit_window, clock.timestamp()
+    )
     state["rate_limit_buckets"] = buckets
     if not decision.allowed:
         raise RateLimited(
