@@ -303,20 +303,21 @@ class ApiMiddleware:
         route = scope.get("route")
         client = scope.get("client")
         user_agent = header(scope, b"user-agent")
+        # Positional, in LogEntry's field order: this runs once per API request.
         writer.add(
             LogEntry(
-                id="log_" + request_id.removeprefix("req_"),
-                created_at=clock.now(),
-                method=scope["method"],
-                route=getattr(route, "path", None) or "(no route)",
-                status=status,
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                request_id=request_id,
-                ip=client[0] if client else None,
-                user_agent=user_agent[:USER_AGENT_MAX] if user_agent else None,
-                organization_id=state.get("organization_id"),
-                key_id=state.get("key_id"),
-                error_code=state.get("error_code"),
-                authenticated=state.get("authenticated", False),
+                "log" + request_id[3:],
+                clock.now(),
+                scope["method"],
+                route.path if route is not None else "(no route)",
+                status,
+                round((time.perf_counter() - started) * 1000, 3),
+                request_id,
+                client[0] if client else None,
+                user_agent[:USER_AGENT_MAX] if user_agent else None,
+                state.get("organization_id"),
+                state.get("key_id"),
+                state.get("error_code"),
+                state.get("authenticated", False),
             )
         )

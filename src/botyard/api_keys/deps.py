@@ -111,33 +111,50 @@ async def authenticate(security_scopes: SecurityScopes, request: Request) -> Pri
     """Resolve the caller's key or raise the error that names what is wrong with it.
 
     The OpenAPI document declares the Bearer scheme and each route's scopes from this
-    dependency (see ``required_scopes``), so no per-request security class is solved here."""
+    dependency (see ``required_scopes``), so no per-request security class is solved here.
+    A cached key is checked without awaiting anything but the rate limiter."""
     try:
-        return await _authenticate(security_scopes, request)
+        token = _token_from_header(header(request.scope, b"authorization"))
+        key_hash = keyformat.hash_key(token)
+        # Only well-formed keys ever reach the cache, so a hit has passed the format check.
+        verified = key_cache.cached(key_hash) or await _load_key(request, token, key_hash)
     except InvalidAPIKey as exc:
         if exc.code in GUESS_CODES:
             await limit_failed_attempts(request, client_ip(request))
         raise
+    ip = _admit(request, verified)
+    decision = await enforce_rate_limit(request, verified)
+    if not verified.scopes.issuperset(security_scopes.scopes):
+        missing = [s for s in security_scopes.scopes if s not in verified.scopes]
+        raise InsufficientPermissions(
+            "missing_scope",
+            f"this endpoint needs the {missing[0]!r} scope, and this key has "
+            f"{', '.join(repr(s) for s in verified.granted_scopes)}. Create a key with the "
+            f"{missing[0]!r} scope in Settings > API.",
+        )
+    principal = Principal(verified, ip, decision)
+    if request.scope["method"] == "POST":  # only POSTs carry an Idempotency-Key
+        await check_idempotency(request, principal)
+    return principal
 
 
-async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Principal:
-    token = _token_from_header(header(request.scope, b"authorization"))
-
-    key_hash = keyformat.hash_key(token)
-    # Only well-formed keys ever reach the cache, so a hit has passed the format check before.
-    verified = key_cache.cached(key_hash)
-    if verified is None:
-        problem = keyformat.format_problem(token)
-        if problem is not None:
-            raise InvalidAPIKey("malformed_api_key", f"{problem}. {COPY_HINT}")
-        verified = await key_cache.load(key_hash, request.app.state.engine)
+async def _load_key(request: Request, token: str, key_hash: str) -> VerifiedKey:
+    """A key the cache does not hold: refuse a malformed one, else ask the database."""
+    problem = keyformat.format_problem(token)
+    if problem is not None:
+        raise InvalidAPIKey("malformed_api_key", f"{problem}. {COPY_HINT}")
+    verified = await key_cache.load(key_hash, request.app.state.engine)
     if verified is None:
         raise InvalidAPIKey(
             "unknown_api_key",
             "no key matches the one sent. It may have been mistyped, deleted, or created on "
             "another Botyard server. Check your keys in Settings > API.",
         )
+    return verified
 
+
+def _admit(request: Request, verified: VerifiedKey) -> str:
+    """The checks a real key must pass before it is charged; returns the client's IP."""
     _mark(request, verified, authenticated=False)
     if verified.revoked_at is not None and verified.revoked_at <= clock.now():
         raise InvalidAPIKey(
@@ -149,7 +166,6 @@ async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Pr
             "api_key_expired",
             f"this key expired at {rfc3339(verified.expires_at)}. {NEW_KEY_HINT}",
         )
-
     ip = client_ip(request)
     if not verified.ip_allowed(ip):
         raise InsufficientPermissions(
@@ -165,23 +181,8 @@ async def _authenticate(security_scopes: SecurityScopes, request: Request) -> Pr
             f"{verified.organization_name} is on the {verified.plan.label} plan. "
             "An owner can upgrade the plan to use this key again.",
         )
-
     request.scope["state"]["authenticated"] = True
-    decision = await enforce_rate_limit(request, verified)
-
-    missing = [s for s in security_scopes.scopes if s not in verified.scopes]
-    if missing:
-        raise InsufficientPermissions(
-            "missing_scope",
-            f"this endpoint needs the {missing[0]!r} scope, and this key has "
-            f"{', '.join(repr(s) for s in verified.granted_scopes)}. Create a key with the "
-            f"{missing[0]!r} scope in Settings > API.",
-        )
-    principal = Principal(verified, ip, decision)
-    request.scope["state"]["principal"] = principal
-    if request.scope["method"] == "POST":  # only POSTs carry an Idempotency-Key
-        await check_idempotency(request, principal)
-    return principal
+    return ip
 
 
 def required_scopes(dependant: Dependant) -> list[str] | None:

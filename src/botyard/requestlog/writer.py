@@ -14,6 +14,7 @@ import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, bindparam, insert, update
@@ -120,9 +121,7 @@ class _RowInsert:
 
     def _flat_params(self, chunk: list[LogEntry]) -> tuple[Any, ...]:
         """All values of the chunk, row after row, converted column by column."""
-        flat: list[Any] = []
-        for entry in chunk:
-            flat.extend(self._values(entry))
+        flat: list[Any] = list(chain.from_iterable(map(self._values, chunk)))
         width = len(self._names)
         for i, convert in self._conversions:
             flat[i::width] = [convert(value) for value in flat[i::width]]
