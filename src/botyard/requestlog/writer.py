@@ -256,60 +256,72 @@ class RequestLogWriter:
             return len(batch)
 
     def _write(self, connection: Connection, batch: list[LogEntry]) -> None:
-        """The whole batch in one transaction; on SQLite this runs in the writer thread."""
+        """The whole batch in one transaction; on SQLite this runs in the writer thread.
+
+        On SQLite the thread's Python work holds the GIL the serving thread needs, so the
+        usage statements are built once (below) and each runs as one executemany per batch."""
         if self._insert is None or self._insert.dialect_name != connection.dialect.name:
             self._insert = _RowInsert(connection.dialect)
         for sql, params in self._insert.statements(batch):
             connection.exec_driver_sql(sql, params)
         usage, addresses = summarize(batch)
-        for key_id, item in usage.items():
-            self._update_key(connection, key_id, item)
+        used = [
+            {"key": key_id, "at": item.last_used_at, "ip": item.last_used_ip}
+            for key_id, item in usage.items()
+            if item.last_used_at is not None
+        ]
+        if used:
+            connection.execute(_MARK_USED, used)
+        for statement, flag in (
+            (_MARK_REVOKED_USE, "revoked_use_at"),
+            (_MARK_EXPOSED, "exposed_in_url_at"),
+        ):
+            flagged = [
+                {"key": key_id, "at": at}
+                for key_id, item in usage.items()
+                if (at := getattr(item, flag)) is not None
+            ]
+            if flagged:
+                connection.execute(statement, flagged)
         if addresses:
-            dialect = connection.dialect.name
-            builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            statement = builder(ApiKeyAddress).on_conflict_do_nothing(
-                index_elements=["key_id", "ip"]
+            builder = (
+                postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
             )
             connection.execute(
-                statement,
+                builder(ApiKeyAddress).on_conflict_do_nothing(index_elements=["key_id", "ip"]),
                 [
                     {"key_id": k, "ip": ip, "first_seen_at": first, "last_seen_at": last}
                     for (k, ip), (first, last) in addresses.items()
                 ],
             )
-            table = cast(Table, ApiKeyAddress.__table__)
             connection.execute(
-                update(table)
-                .where(
-                    table.c.key_id == bindparam("seen_key"),
-                    table.c.ip == bindparam("seen_ip"),
-                    table.c.last_seen_at < bindparam("seen_at", type_=UTCDateTime()),
-                )
-                .values(last_seen_at=bindparam("seen_at", type_=UTCDateTime())),
-                [
-                    {"seen_key": k, "seen_ip": ip, "seen_at": last}
-                    for (k, ip), (_, last) in addresses.items()
-                ],
+                _ADDRESS_SEEN,
+                [{"key": k, "seen_ip": ip, "at": last} for (k, ip), (_, last) in addresses.items()],
             )
 
-    @staticmethod
-    def _update_key(connection: Connection, key_id: str, item: KeyUsage) -> None:
-        if item.last_used_at is not None:
-            connection.execute(
-                update(ApiKey)
-                .where(
-                    ApiKey.id == key_id,
-                    (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at <= item.last_used_at),
-                )
-                .values(last_used_at=item.last_used_at, last_used_ip=item.last_used_ip)
-            )
-        if item.revoked_use_at is not None:
-            connection.execute(
-                update(ApiKey).where(ApiKey.id == key_id).values(revoked_use_at=item.revoked_use_at)
-            )
-        if item.exposed_in_url_at is not None:
-            connection.execute(
-                update(ApiKey)
-                .where(ApiKey.id == key_id)
-                .values(exposed_in_url_at=item.exposed_in_url_at)
-            )
+
+_KEYS = cast(Table, ApiKey.__table__)
+_ADDRESSES = cast(Table, ApiKeyAddress.__table__)
+_AT = bindparam("at", type_=UTCDateTime())
+
+_MARK_USED = (
+    update(_KEYS)
+    .where(
+        _KEYS.c.id == bindparam("key"),
+        _KEYS.c.last_used_at.is_(None) | (_KEYS.c.last_used_at <= _AT),
+    )
+    .values(last_used_at=_AT, last_used_ip=bindparam("ip"))
+)
+"""Moves ``last_used_at`` forward only: another process may have written a later use."""
+
+_MARK_REVOKED_USE = update(_KEYS).where(_KEYS.c.id == bindparam("key")).values(revoked_use_at=_AT)
+_MARK_EXPOSED = update(_KEYS).where(_KEYS.c.id == bindparam("key")).values(exposed_in_url_at=_AT)
+_ADDRESS_SEEN = (
+    update(_ADDRESSES)
+    .where(
+        _ADDRESSES.c.key_id == bindparam("key"),
+        _ADDRESSES.c.ip == bindparam("seen_ip"),  # "ip" would clash with the column's own
+        _ADDRESSES.c.last_seen_at < _AT,
+    )
+    .values(last_seen_at=_AT)
+)
