@@ -17,14 +17,13 @@ class Plan(StrEnum):
 
     @property
     def has_api_access(self) -> bool:
-        return self in API_PLANS
+        """Professional and Enterprise. Compared by identity: asked on every API request, and
+        set membership would call Enum's hash, which is Python code."""
+        return self is Plan.PROFESSIONAL or self is Plan.ENTERPRISE
 
     @property
     def label(self) -> str:
         return self.value.capitalize()
-
-
-API_PLANS = frozenset({Plan.PROFESSIONAL, Plan.ENTERPRISE})
 
 
 class Organization(Base):
