@@ -281,11 +281,8 @@ class RequestLogWriter:
             if flagged:
                 connection.execute(statement, flagged)
         if addresses:
-            builder = (
-                postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-            )
             connection.execute(
-                builder(ApiKeyAddress).on_conflict_do_nothing(index_elements=["key_id", "ip"]),
+                _ADDRESS_FIRST_SEEN[connection.dialect.name],
                 [
                     {"key_id": k, "ip": ip, "first_seen_at": first, "last_seen_at": last}
                     for (k, ip), (first, last) in addresses.items()
@@ -313,6 +310,12 @@ _MARK_USED = (
 
 _MARK_REVOKED_USE = update(_KEYS).where(_KEYS.c.id == bindparam("key")).values(revoked_use_at=_AT)
 _MARK_EXPOSED = update(_KEYS).where(_KEYS.c.id == bindparam("key")).values(exposed_in_url_at=_AT)
+_ADDRESS_FIRST_SEEN = {
+    name: module.insert(_ADDRESSES).on_conflict_do_nothing(index_elements=["key_id", "ip"])
+    for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+"""Records an address the first time a key is seen from it, by dialect name."""
+
 _ADDRESS_SEEN = (
     update(_ADDRESSES)
     .where(
