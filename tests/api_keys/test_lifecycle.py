@@ -282,14 +282,20 @@ class GatedFetch:
         return await self.real(*args)
 
 
+async def gated_cache(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, *, fail_first: bool = False
+) -> tuple[Any, KeyCache, str, GatedFetch]:
+    """A stored key, an empty cache for it, and its database reads held until released."""
+    row, key = await make_key(app, await make_org(app))
+    fetch = GatedFetch(cache_module.fetch_first, fail_first=fail_first)
+    monkeypatch.setattr(cache_module, "fetch_first", fetch)
+    return row, KeyCache(ttl=60), keyformat.hash_key(key), fetch
+
+
 async def test_concurrent_misses_for_one_key_share_a_single_read(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    org = await make_org(app)
-    row, key = await make_key(app, org)
-    cache, key_hash = KeyCache(ttl=60), keyformat.hash_key(key)
-    fetch = GatedFetch(cache_module.fetch_first)
-    monkeypatch.setattr(cache_module, "fetch_first", fetch)
+    row, cache, key_hash, fetch = await gated_cache(app, monkeypatch)
 
     lookups = [asyncio.create_task(cache.lookup(key_hash, app.state.engine)) for _ in range(20)]
     await asyncio.sleep(0)
@@ -303,11 +309,7 @@ async def test_a_miss_after_an_eviction_does_not_join_the_read_before_it(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A request that arrives after a revocation must not be answered by an older read."""
-    org = await make_org(app)
-    row, key = await make_key(app, org)
-    cache, key_hash = KeyCache(ttl=60), keyformat.hash_key(key)
-    fetch = GatedFetch(cache_module.fetch_first)
-    monkeypatch.setattr(cache_module, "fetch_first", fetch)
+    row, cache, key_hash, fetch = await gated_cache(app, monkeypatch)
 
     before = asyncio.create_task(cache.lookup(key_hash, app.state.engine))
     await asyncio.sleep(0)
@@ -322,11 +324,7 @@ async def test_a_miss_after_an_eviction_does_not_join_the_read_before_it(
 async def test_waiters_on_a_failed_read_read_for_themselves(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    org = await make_org(app)
-    row, key = await make_key(app, org)
-    cache, key_hash = KeyCache(ttl=60), keyformat.hash_key(key)
-    fetch = GatedFetch(cache_module.fetch_first, fail_first=True)
-    monkeypatch.setattr(cache_module, "fetch_first", fetch)
+    row, cache, key_hash, fetch = await gated_cache(app, monkeypatch, fail_first=True)
 
     leader = asyncio.create_task(cache.lookup(key_hash, app.state.engine))
     await asyncio.sleep(0)

@@ -34,7 +34,7 @@ class RateLimitStatus(BaseModel):
     @staticmethod
     def data(decision: Decision) -> dict[str, Any]:
         """This model's JSON form, built directly (see ``core.responses``)."""
-        reset = int(decision.reset_at + 0.999)
+        reset = decision.reset
         return {
             "limit": decision.limit,
             "remaining": decision.remaining,

@@ -16,10 +16,15 @@ NOT_COUNTED: dict[str, Any] = {"x-rate-limit": "not counted"}
 """``openapi_extra`` for routes that read the budget without spending it (GET /v1/rate_limit)."""
 
 
+def organization_bucket(organization_id: str, limit: int) -> Bucket:
+    """The bucket all of an organization's keys share."""
+    return Bucket(f"org:{organization_id}", limit)
+
+
 def buckets_for(verified: VerifiedKey, default_limit: int) -> list[Bucket]:
     """All keys of an organization share one bucket; a key may add a lower limit of its own."""
     org_limit = verified.organization_rate_limit or default_limit
-    buckets = [Bucket(f"org:{verified.organization_id}", org_limit)]
+    buckets = [organization_bucket(verified.organization_id, org_limit)]
     if verified.key_rate_limit is not None and verified.key_rate_limit < org_limit:
         buckets.append(Bucket(f"key:{verified.id}", verified.key_rate_limit))
     return buckets
@@ -78,12 +83,11 @@ def rate_limit_headers(decision: Decision, now: float) -> list[tuple[bytes, byte
 
     Formatted straight to bytes: this runs on every authenticated response."""
     limit, remaining = decision.limit, decision.remaining
-    reset_in = max(0, int(decision.reset_at - now + 0.999))
     return [
         (b"x-ratelimit-limit", b"%d" % limit),
         (b"x-ratelimit-remaining", b"%d" % remaining),
         (b"x-ratelimit-used", b"%d" % decision.used),
-        (b"x-ratelimit-reset", b"%d" % int(decision.reset_at + 0.999)),
+        (b"x-ratelimit-reset", b"%d" % decision.reset),
         (b"ratelimit-policy", b'"hourly";q=%d;w=%d' % (limit, decision.window)),
-        (b"ratelimit", b'"hourly";r=%d;t=%d' % (remaining, reset_in)),
+        (b"ratelimit", b'"hourly";r=%d;t=%d' % (remaining, decision.resets_in(now))),
     ]

@@ -62,6 +62,15 @@ class Decision(NamedTuple):
     window: int
     """Seconds, as the caller asked: the ``w=`` of RateLimit-Policy and ``window_seconds``."""
 
+    @property
+    def reset(self) -> int:
+        """The window's end in whole epoch seconds, rounded up (X-RateLimit-Reset)."""
+        return int(self.reset_at + 0.999)
+
+    def resets_in(self, now: float) -> int:
+        """Whole seconds from ``now`` until the window ends, rounded up, never negative."""
+        return max(0, int(self.reset_at - now + 0.999))
+
 
 class Limiter(Protocol):
     """What the app depends on, so the backend can be swapped or degraded unseen."""

@@ -66,8 +66,8 @@ def sqlite_utc_text(value: datetime) -> str:
 class _RowInsert:
     """The request_logs INSERT compiled once per dialect, fed straight to the driver.
 
-    Bypasses the per-row parameter handling of SQLAlchemy's bulk insert (the flush runs on the
-    event loop that serves requests), while converting each value exactly as the column type
+    Bypasses the per-row parameter handling of SQLAlchemy's bulk insert (on SQLite the flush
+    holds the GIL the serving thread needs while it runs Python), while converting each value exactly as the column type
     would, so rows read back identically.
     """
 
@@ -145,8 +145,8 @@ def summarize(
 ) -> tuple[dict[str, KeyUsage], dict[tuple[str, str], tuple[datetime, datetime]]]:
     """Per key: latest authenticated use and flags; per (key, ip): first and last use seen.
 
-    One pass over the batch, which the flush runs on the serving event loop: entries arrive
-    nearly in time order, so the usual step only moves a "last seen" forward."""
+    One pass over the batch, in the flush: entries arrive nearly in time order, so the usual
+    step only moves a "last seen" forward."""
     usage: dict[str, KeyUsage] = {}
     addresses: dict[tuple[str, str], tuple[datetime, datetime]] = {}
     for entry in entries:
@@ -269,10 +269,7 @@ class RequestLogWriter:
         ]
         if used:
             connection.execute(_MARK_USED, used)
-        for statement, flag in (
-            (_MARK_REVOKED_USE, "revoked_use_at"),
-            (_MARK_EXPOSED, "exposed_in_url_at"),
-        ):
+        for flag, statement in _MARK_FLAG.items():
             flagged = [
                 {"key": key_id, "at": at}
                 for key_id, item in usage.items()
@@ -308,8 +305,11 @@ _MARK_USED = (
 )
 """Moves ``last_used_at`` forward only: another process may have written a later use."""
 
-_MARK_REVOKED_USE = update(_KEYS).where(_KEYS.c.id == bindparam("key")).values(revoked_use_at=_AT)
-_MARK_EXPOSED = update(_KEYS).where(_KEYS.c.id == bindparam("key")).values(exposed_in_url_at=_AT)
+_MARK_FLAG = {
+    flag: update(_KEYS).where(_KEYS.c.id == bindparam("key")).values({flag: _AT})
+    for flag in ("revoked_use_at", "exposed_in_url_at")
+}
+"""The moment a key was presented after revocation, or in a URL, by KeyUsage attribute."""
 _ADDRESS_FIRST_SEEN = {
     name: module.insert(_ADDRESSES).on_conflict_do_nothing(index_elements=["key_id", "ip"])
     for name, module in (("postgresql", postgresql), ("sqlite", sqlite))

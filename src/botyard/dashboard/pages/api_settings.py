@@ -32,7 +32,8 @@ from botyard.dashboard.deps import (
 )
 from botyard.dashboard.web import DashboardRoute, redirect, render
 from botyard.organizations.models import Organization, Plan
-from botyard.ratelimit.limiter import Bucket, Decision
+from botyard.ratelimit.enforce import organization_bucket
+from botyard.ratelimit.limiter import Decision
 
 router = APIRouter(route_class=DashboardRoute)
 
@@ -110,11 +111,6 @@ class Usage:
         return min(100, round(100 * self.used / self.limit)) if self.limit else 0
 
 
-def organization_bucket(organization_id: str, limit: int) -> Bucket:
-    """The bucket all of an organization's keys share (see ``ratelimit.enforce.buckets_for``)."""
-    return Bucket(f"org:{organization_id}", limit)
-
-
 async def current_usage(request: Request, context: DashboardContext) -> Usage:
     """Peek at the organization's hourly budget without spending any of it."""
     settings = request.app.state.settings
@@ -123,7 +119,7 @@ async def current_usage(request: Request, context: DashboardContext) -> Usage:
     decision: Decision = await request.app.state.limiter.peek(
         [organization_bucket(context.organization_id, limit)], settings.rate_limit_window, now
     )
-    resets_in = max(0, int(decision.reset_at - now + 0.999)) if decision.used else 0
+    resets_in = decision.resets_in(now) if decision.used else 0
     return Usage(
         limit=decision.limit,
         used=decision.used,
