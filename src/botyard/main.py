@@ -26,6 +26,7 @@ from botyard.idempotency.guard import install as install_idempotency
 from botyard.log_redaction import install as install_log_redaction
 from botyard.middleware import ApiMiddleware
 from botyard.openapi import install as install_openapi
+from botyard.ratelimit.enforce import RateLimitPolicy
 from botyard.ratelimit.limiter import Limiter, build_limiter
 from botyard.reference.router import router as reference_router
 from botyard.requestlog.retention import RetentionTask
@@ -85,7 +86,13 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
-    app.state.limiter = limiter or build_limiter(settings.redis_url)
+    app.state.limiter = limiter = limiter or build_limiter(settings.redis_url)
+    app.state.rate_limits = RateLimitPolicy(
+        limiter,
+        default_limit=settings.default_rate_limit,
+        window=settings.rate_limit_window,
+        failed_auth_limit=settings.auth_failure_limit,
+    )
     app.state.request_log = RequestLogWriter(
         engine,
         flush_interval=settings.request_log_flush_interval,

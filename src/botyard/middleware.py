@@ -29,7 +29,7 @@ from botyard.idempotency import service as idempotency
 from botyard.idempotency.guard import CLAIM_STATE
 from botyard.ratelimit.enforce import rate_limit_headers
 from botyard.ratelimit.limiter import Decision
-from botyard.requestlog.writer import LogEntry, RequestLogWriter
+from botyard.requestlog.writer import RequestLogWriter
 
 logger = logging.getLogger("botyard.middleware")
 
@@ -303,9 +303,9 @@ class ApiMiddleware:
         route = scope.get("route")
         client = scope.get("client")
         user_agent = header(scope, b"user-agent")
-        # Positional, in LogEntry's field order: this runs once per API request.
+        # A plain tuple in LogEntry's field order (see LogRow): this runs on every API request.
         writer.add(
-            LogEntry(
+            (
                 "log" + request_id[3:],
                 clock.now(),
                 scope["method"],

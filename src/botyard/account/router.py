@@ -32,7 +32,7 @@ async def me(principal: AnyKey) -> Response:
             "organization": {
                 "id": key.organization_id,
                 "name": key.organization_name,
-                "plan": key.plan.value,
+                "plan": key.plan,  # a StrEnum member: serialized as its value
                 "api_access": key.plan.has_api_access,
             },
             "rate_limit": RateLimitStatus.data(principal.rate_limit),

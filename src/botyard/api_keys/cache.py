@@ -122,11 +122,14 @@ class KeyCache:
         return verified
 
     def cached(self, key_hash: str) -> VerifiedKey | None:
-        """A fresh entry, counted as a hit; None when the database must be asked."""
-        verified = self.get(key_hash)
-        if verified is not None:
+        """A fresh entry, counted as a hit; None when the database must be asked.
+
+        ``get`` inlined: this runs on every API request."""
+        entry = self._entries.get(key_hash)
+        if entry is not None and time.monotonic() - entry[0] <= self.ttl:
             self.hits += 1
-        return verified
+            return entry[1]
+        return self.get(key_hash)  # None: absent, or stale (which ``get`` drops)
 
     def put(self, key_hash: str, verified: VerifiedKey) -> None:
         self._entries[key_hash] = (time.monotonic(), verified)

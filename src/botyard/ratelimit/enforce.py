@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -14,6 +15,18 @@ from botyard.ratelimit.limiter import Bucket, Decision, Limiter
 
 NOT_COUNTED: dict[str, Any] = {"x-rate-limit": "not counted"}
 """``openapi_extra`` for routes that read the budget without spending it (GET /v1/rate_limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitPolicy:
+    """An app's limiter and limits, kept together in ``app.state.rate_limits``: every API
+    request needs all of them, and each read of app state or settings costs a failed attribute
+    lookup and a Python call."""
+
+    limiter: Limiter
+    default_limit: int
+    window: int
+    failed_auth_limit: int
 
 
 def organization_bucket(organization_id: str, limit: int) -> Bucket:
@@ -34,19 +47,17 @@ async def enforce_rate_limit(request: Request, verified: VerifiedKey) -> Decisio
     """Charge the request to its organization (and key) and leave the decision in the
     request's state, where the middleware turns it into headers."""
     scope = request.scope
-    app_state = scope["app"].state
-    settings = app_state.settings
-    limiter: Limiter = app_state.limiter
-    buckets = buckets_for(verified, settings.default_rate_limit)
+    policy: RateLimitPolicy = scope["app"].state.rate_limits
+    buckets = buckets_for(verified, policy.default_limit)
     state = scope["state"]
     if has_mark(scope.get("route"), NOT_COUNTED):
         # Reading the budget must work most of all when it is spent, so this never refuses.
-        decision = state["rate_limit"] = await limiter.peek(
-            buckets, settings.rate_limit_window, clock.timestamp()
+        decision = state["rate_limit"] = await policy.limiter.peek(
+            buckets, policy.window, clock.timestamp()
         )
         return decision
-    decision = state["rate_limit"] = await limiter.hit(
-        buckets, settings.rate_limit_window, clock.timestamp()
+    decision = state["rate_limit"] = await policy.limiter.hit(
+        buckets, policy.window, clock.timestamp()
     )
     state["rate_limit_buckets"] = buckets
     if not decision.allowed:
@@ -62,12 +73,9 @@ async def enforce_rate_limit(request: Request, verified: VerifiedKey) -> Decisio
 
 async def limit_failed_attempts(request: Request, ip: str) -> None:
     """Guessing keys is limited per client IP and never charged to any organization."""
-    limiter: Limiter = request.app.state.limiter
-    settings = request.app.state.settings
-    decision = await limiter.hit(
-        [Bucket(f"authfail:{ip}", settings.auth_failure_limit)],
-        settings.rate_limit_window,
-        clock.timestamp(),
+    policy: RateLimitPolicy = request.app.state.rate_limits
+    decision = await policy.limiter.hit(
+        [Bucket(f"authfail:{ip}", policy.failed_auth_limit)], policy.window, clock.timestamp()
     )
     if not decision.allowed:
         raise RateLimited(

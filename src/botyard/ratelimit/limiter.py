@@ -16,7 +16,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -39,9 +38,10 @@ _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    """One counter a request is charged to, e.g. its organization or its API key."""
+class Bucket(NamedTuple):
+    """One counter a request is charged to, e.g. its organization or its API key.
+
+    A named tuple: every API request makes one, in half a frozen dataclass's time."""
 
     key: str
     limit: int
@@ -158,7 +158,7 @@ class MemoryLimiter:
     def __init__(self, sweep_interval: float = 60.0) -> None:
         self._windows: dict[str, _Window] = {}
         self._sweep_ms = _ms(sweep_interval)
-        self._next_sweep_ms: int | None = None
+        self._next_sweep_ms = 0
 
     def __len__(self) -> int:
         """Number of buckets held, expired ones included until the next sweep."""
@@ -192,9 +192,9 @@ class MemoryLimiter:
         self, buckets: Sequence[Bucket], window: int, now: float, *, counting: bool
     ) -> Decision:
         window_ms = _check(buckets, window)
-        now_ms = _ms(now)
-        if counting:
-            self._maybe_sweep(now_ms)
+        now_ms = round(now * 1000)
+        if counting and now_ms >= self._next_sweep_ms:
+            self._sweep(now_ms)
         current: list[_Window | None] = []
         states: list[tuple[int, int]] = []
         allowed = True
@@ -218,9 +218,8 @@ class MemoryLimiter:
                 states[j] = (w.start_ms, w.count)
         return _decide(buckets, states, allowed, window_ms, now_ms)
 
-    def _maybe_sweep(self, now_ms: int) -> None:
-        if self._next_sweep_ms is not None and now_ms < self._next_sweep_ms:
-            return
+    def _sweep(self, now_ms: int) -> None:
+        """Forget expired windows, at most once per sweep interval of caller time."""
         self._next_sweep_ms = now_ms + self._sweep_ms
         self._windows = {k: w for k, w in self._windows.items() if now_ms < w.expires_ms}
 
