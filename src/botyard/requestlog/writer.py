@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain
@@ -102,7 +102,7 @@ class _RowInsert:
             elif (processor := column_type.bind_processor(dialect)) is not None:
                 self._conversions.append((i, processor))
 
-    def statements(self, batch: list[LogRow]) -> Iterator[tuple[str, Any]]:
+    def statements(self, batch: Sequence[LogRow]) -> Iterator[tuple[str, Any]]:
         """(SQL, parameters) pairs that insert the batch.
 
         On SQLite, rows go in multi-row INSERTs. The sqlite3 driver releases the GIL around
@@ -126,7 +126,7 @@ class _RowInsert:
             yield self._multirow_sql(size), self._flat_params(batch[start : start + size])
             start += size
 
-    def _flat_params(self, chunk: list[LogRow]) -> tuple[Any, ...]:
+    def _flat_params(self, chunk: Sequence[LogRow]) -> tuple[Any, ...]:
         """All values of the chunk, row after row, converted column by column."""
         flat: list[Any] = list(chain.from_iterable(map(self._values, chunk)))
         width = len(self._names)
