@@ -110,9 +110,9 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         max_body_bytes=settings.max_body_bytes,
         request_log=app.state.request_log,
     )
+    # Routes are tried in this order on every request: the API's before the documentation.
     for router in (
         health_router,
-        reference_router,
         account_router,
         bots_router,
         conversations_router,
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         api_keys_router,
         logs_router,
         audit_router,
+        reference_router,
     ):
         add_routes_of(app, router)
     app.include_router(dashboard_router)

@@ -126,8 +126,14 @@ def _decide(
     else:
         full = [j for j in range(len(buckets)) if states[j][1] >= buckets[j].limit]
         i = max(full, key=lambda j: states[j][0])
-    limit = buckets[i].limit
     start_ms, used = states[i]
+    return _decision(allowed, buckets[i].limit, start_ms, used, window_ms, now_ms)
+
+
+def _decision(
+    allowed: bool, limit: int, start_ms: int, used: int, window_ms: int, now_ms: int
+) -> Decision:
+    """The decision for the binding bucket, whose window started at ``start_ms``."""
     end_ms = start_ms + window_ms
     retry_after = 0 if allowed else max(1, -((now_ms - end_ms) // 1000))
     # allowed, limit, remaining, used, reset_at, retry_after, window (positional: per request)
@@ -195,6 +201,8 @@ class MemoryLimiter:
         now_ms = round(now * 1000)
         if counting and now_ms >= self._next_sweep_ms:
             self._sweep(now_ms)
+        if len(buckets) == 1:
+            return self._step_one(buckets[0], window_ms, now_ms, counting)
         current: list[_Window | None] = []
         states: list[tuple[int, int]] = []
         allowed = True
@@ -217,6 +225,20 @@ class MemoryLimiter:
                 w.count += 1
                 states[j] = (w.start_ms, w.count)
         return _decide(buckets, states, allowed, window_ms, now_ms)
+
+    def _step_one(self, bucket: Bucket, window_ms: int, now_ms: int, counting: bool) -> Decision:
+        """``_step`` for the usual case, an organization's budget alone, without the lists."""
+        w = self._windows.get(bucket.key)
+        if w is None or now_ms >= w.start_ms + window_ms:
+            w, start_ms, used = None, now_ms, 0
+        else:
+            start_ms, used = w.start_ms, w.count
+        allowed = used < bucket.limit
+        if counting and allowed:
+            if w is None:
+                w = self._windows[bucket.key] = _Window(now_ms, now_ms + window_ms)
+            w.count = used = used + 1
+        return _decision(allowed, bucket.limit, start_ms, used, window_ms, now_ms)
 
     def _sweep(self, now_ms: int) -> None:
         """Forget expired windows, at most once per sweep interval of caller time."""
