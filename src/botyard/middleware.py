@@ -311,7 +311,7 @@ class ApiMiddleware:
                 scope["method"],
                 route.path if route is not None else "(no route)",
                 status,
-                round((time.perf_counter() - started) * 1000, 3),
+                (time.perf_counter() - started) * 1000,  # rounded by the writer
                 request_id,
                 client[0] if client else None,
                 user_agent[:USER_AGENT_MAX] if user_agent else None,

@@ -73,3 +73,22 @@ async def test_every_row_of_a_large_batch_reads_back_identically(app: FastAPI) -
             item.error_code,
             item.request_id,
         )
+
+
+async def test_latency_is_kept_to_the_microsecond(app: FastAPI) -> None:
+    """The middleware hands over the raw elapsed milliseconds; the writer rounds them."""
+    made = entries()[:3]
+    raw = [0.0004999, 2.71828182, 1234.5678901]
+    batch = [entry._replace(latency_ms=ms) for entry, ms in zip(made, raw, strict=True)]
+    writer = app.state.request_log
+    for item in batch:
+        writer.add(item)
+    await writer.flush()
+    async with app.state.sessionmaker() as session:
+        rows = await session.execute(
+            select(RequestLog.id, RequestLog.latency_ms).where(
+                RequestLog.id.in_([e.id for e in batch])
+            )
+        )
+        stored = {row.id: row.latency_ms for row in rows}
+    assert [stored[e.id] for e in batch] == [0.0, 2.718, 1234.568]

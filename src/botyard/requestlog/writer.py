@@ -14,6 +14,7 @@ import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain
 from typing import Any, NamedTuple, cast
 
@@ -64,6 +65,11 @@ LogRow = tuple[
 _FIELD_INDEX = {name: i for i, name in enumerate(LogEntry._fields)}
 
 
+_to_microseconds = partial(round, ndigits=3)
+"""Latency is stored in milliseconds to the microsecond. Rounded here, a whole batch at a time,
+rather than by the middleware on every request."""
+
+
 def sqlite_utc_text(value: datetime) -> str:
     """The text SQLite ends up storing for a ``UTCDateTime`` value (naive UTC, adapted by the
     sqlite3 driver with ``isoformat(" ")``), made here in one step: the writer converts every
@@ -97,7 +103,9 @@ class _RowInsert:
         self._conversions: list[tuple[int, Callable[[Any], Any]]] = []
         for i, name in enumerate(names):
             column_type = table.c[name].type
-            if isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
+            if name == "latency_ms":
+                self._conversions.append((i, _to_microseconds))
+            elif isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
                 self._conversions.append((i, sqlite_utc_text))
             elif (processor := column_type.bind_processor(dialect)) is not None:
                 self._conversions.append((i, processor))
@@ -131,7 +139,7 @@ class _RowInsert:
         flat: list[Any] = list(chain.from_iterable(map(self._values, chunk)))
         width = len(self._names)
         for i, convert in self._conversions:
-            flat[i::width] = [convert(value) for value in flat[i::width]]
+            flat[i::width] = list(map(convert, flat[i::width]))
         return tuple(flat)
 
     def _multirow_sql(self, rows: int) -> str:
