@@ -1,6 +1,6 @@
 """HTTP throughput and latency of GET /v1/me against GET /healthz on one live server.
 
-Run: .venv/bin/python bench/http_load.py [--duration 3] [--rounds 8] [--threads 2]
+Run: .venv/bin/python bench/http_load.py [--duration 5] [--rounds 8] [--threads 2]
                                     [--connections 32] [--redis redis://127.0.0.1:6379/0]
 
 Starts `botyard serve` on a free port with a fresh SQLite database in a temporary
@@ -20,7 +20,11 @@ Linux) is shown too: the cost behind each throughput figure.
 
 After every round of an API endpoint the script counts the request-log rows already in the
 database: the writer has to keep up with the traffic, so the rows still pending ("log lag")
-should stay within about one flush interval of requests.
+should stay within about one flush interval of requests. It then waits until every row is
+written before the next round starts, so no round pays for another's log writes (without
+the wait, the rows left by the /v1/rate_limit round were written during the next /healthz
+round and flattered the ratio). The rows a round leaves are written after it: at most one
+flush interval (1 s by default) of its traffic, which is why rounds last 5 s.
 
 wrk comes from Debian (`sudo apt-get install wrk`). wrk and the server share this
 machine's CPU, which the output states: read the ratio, not the absolute figures.
@@ -155,9 +159,19 @@ def logged_rows(db_path: Path) -> int:
         return int(connection.execute("SELECT count(*) FROM request_logs").fetchone()[0])
 
 
+def wait_for_log(db_path: Path, expected: int, timeout: float = 30) -> float:
+    """Seconds until the request log holds ``expected`` rows; exits if it never does."""
+    started = time.monotonic()
+    while logged_rows(db_path) < expected:
+        if time.monotonic() - started > timeout:
+            sys.exit(f"the request log did not catch up within {timeout:.0f} s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=3, help="seconds per endpoint and round")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per endpoint and round")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=8, help="alternate the endpoints N times")
@@ -203,6 +217,7 @@ def main() -> None:
                 results: dict[str, list[WrkResult]] = {path: [] for path in ENDPOINTS}
                 for _ in range(args.rounds):
                     for path in ENDPOINTS:
+                        wait_for_log(db_path, api_requests)
                         headers = auth if path.startswith("/v1/") else []
                         cpu_before = cpu_seconds(server.pid)
                         result = run_wrk(
