@@ -48,6 +48,7 @@ from botyard.core.database import create_engine, create_sessionmaker
 from botyard.core.ids import new_id
 from botyard.core.migrate import upgrade_async
 from botyard.organizations.models import Organization
+from botyard.ratelimit.enforce import RateLimitPolicy
 from botyard.ratelimit.limiter import MemoryLimiter
 
 KEYS_IN_TABLE = 10_000
@@ -219,8 +220,11 @@ async def hit_rows(calls: int) -> list[Row]:
         ("cache hit, verification (authenticate)", None, 5.0),
         ("cache hit, verification + memory rate limit", MemoryLimiter(), None),
     ):
+        policy = None if limiter is None else RateLimitPolicy.of(limiter, settings)
         app = SimpleNamespace(
-            state=SimpleNamespace(engine=engine, limiter=limiter, settings=settings)
+            state=SimpleNamespace(
+                engine=engine, limiter=limiter, settings=settings, rate_limits=policy
+            )
         )
         request = fake_request(app, plaintext)
 

@@ -87,12 +87,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
     app.state.limiter = limiter = limiter or build_limiter(settings.redis_url)
-    app.state.rate_limits = RateLimitPolicy(
-        limiter,
-        default_limit=settings.default_rate_limit,
-        window=settings.rate_limit_window,
-        failed_auth_limit=settings.auth_failure_limit,
-    )
+    app.state.rate_limits = RateLimitPolicy.of(limiter, settings)
     app.state.request_log = RequestLogWriter(
         engine,
         flush_interval=settings.request_log_flush_interval,

@@ -9,6 +9,7 @@ from fastapi import Request
 
 from botyard.api_keys.cache import VerifiedKey
 from botyard.core import clock
+from botyard.core.config import Settings
 from botyard.core.errors import RateLimited
 from botyard.core.route_marks import has_mark
 from botyard.ratelimit.limiter import Bucket, Decision, Limiter
@@ -27,6 +28,13 @@ class RateLimitPolicy:
     default_limit: int
     window: int
     failed_auth_limit: int
+
+    @classmethod
+    def of(cls, limiter: Limiter, settings: Settings) -> RateLimitPolicy:
+        return cls(
+            limiter, settings.default_rate_limit, settings.rate_limit_window,
+            settings.auth_failure_limit,
+        )  # fmt: skip
 
 
 def organization_bucket(organization_id: str, limit: int) -> Bucket:
