@@ -1,0 +1,68 @@
+"""The benchmark scripts still run against the current code (a refactor once broke one unseen).
+
+Tiny call counts: these check that each script runs to the end and reports its rows, not the
+figures themselves, which belong to `make bench` and `make bench-http` on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.backends import ON_CI
+
+pytestmark = pytest.mark.slow
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def run(script: str, *args: str, timeout: float = 240) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_limiter_benchmark_reports_both_bucket_counts() -> None:
+    out = run("limiter.py", "200")
+    rows = [line.split() for line in out.splitlines() if line.startswith("memory")]
+    assert [row[1] for row in rows] == ["1", "2"]
+    assert all(float(row[2]) > 0 for row in rows)
+
+
+def test_auth_benchmark_reports_hits_and_a_sqlite_miss() -> None:
+    out = run("auth.py", "2000", "20")
+    assert "cache hit, verification + memory rate limit" in out
+    assert "cache miss, SQLite (KeyCache.lookup)" in out
+
+
+def test_endpoint_benchmark_answers_every_path() -> None:
+    out = run("endpoints.py", "50", "1")
+    statuses = {line.split()[0]: line.split()[1] for line in out.splitlines() if line[:1] == "/"}
+    assert statuses == {
+        "/healthz": "200",
+        "/v1/rate_limit": "200",
+        "/v1/me": "200",
+        "/v1/no-such-route": "404",
+    }
+
+
+def test_http_benchmark_runs_a_round_and_logs_every_request() -> None:
+    if shutil.which("wrk") is None:
+        if ON_CI:
+            pytest.fail("wrk is missing; .ci/run installs it", pytrace=False)
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    out = run("http_load.py", "--duration", "1", "--rounds", "1", "--connections", "4")
+    assert "ratio /v1/me / /healthz: median of rounds" in out
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line[:1] == "/"}
+    assert set(lines) == {"/healthz", "/v1/me", "/v1/rate_limit"}
+    assert all(fields[-1] == "0" for fields in lines.values())  # no non-2xx answers
