@@ -222,9 +222,7 @@ async def hit_rows(calls: int) -> list[Row]:
     ):
         policy = None if limiter is None else RateLimitPolicy.of(limiter, settings)
         app = SimpleNamespace(
-            state=SimpleNamespace(
-                engine=engine, limiter=limiter, settings=settings, rate_limits=policy
-            )
+            state=SimpleNamespace(engine=engine, settings=settings, rate_limits=policy)
         )
         request = fake_request(app, plaintext)
 

@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         finally:
             await app.state.request_log_retention.stop()
             await app.state.request_log.stop()
-            await app.state.limiter.close()
+            await app.state.rate_limits.limiter.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -86,8 +86,9 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
-    app.state.limiter = limiter = limiter or build_limiter(settings.redis_url)
-    app.state.rate_limits = RateLimitPolicy.of(limiter, settings)
+    app.state.rate_limits = RateLimitPolicy.of(
+        limiter or build_limiter(settings.redis_url), settings
+    )
     app.state.request_log = RequestLogWriter(
         engine,
         flush_interval=settings.request_log_flush_interval,

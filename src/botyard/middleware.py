@@ -196,7 +196,7 @@ class ApiMiddleware:
             decision: Decision | None = state.get("rate_limit")
             if decision is not None:
                 if status == 304 and "rate_limit_buckets" in state:
-                    decision = await app_state.limiter.refund(
+                    decision = await app_state.rate_limits.limiter.refund(
                         state.pop("rate_limit_buckets"), decision.window, clock.timestamp()
                     )
                 headers += rate_limit_headers(decision, clock.timestamp())

@@ -112,24 +112,21 @@ class KeyCache:
     """Reads in flight, by key hash and the generation they started in."""
 
     def get(self, key_hash: str) -> VerifiedKey | None:
+        """A fresh entry, or None (a stale one is dropped)."""
         entry = self._entries.get(key_hash)
         if entry is None:
             return None
-        loaded_at, verified = entry
-        if time.monotonic() - loaded_at > self.ttl:
+        if time.monotonic() - entry[0] > self.ttl:
             del self._entries[key_hash]
             return None
-        return verified
+        return entry[1]
 
     def cached(self, key_hash: str) -> VerifiedKey | None:
-        """A fresh entry, counted as a hit; None when the database must be asked.
-
-        ``get`` inlined: this runs on every API request."""
-        entry = self._entries.get(key_hash)
-        if entry is not None and time.monotonic() - entry[0] <= self.ttl:
+        """A fresh entry, counted as a hit; None when the database must be asked."""
+        verified = self.get(key_hash)
+        if verified is not None:
             self.hits += 1
-            return entry[1]
-        return self.get(key_hash)  # None: absent, or stale (which ``get`` drops)
+        return verified
 
     def put(self, key_hash: str, verified: VerifiedKey) -> None:
         self._entries[key_hash] = (time.monotonic(), verified)

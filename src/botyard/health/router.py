@@ -90,7 +90,7 @@ async def healthz(request: Request) -> JSONResponse:
     checks: dict[str, Any] = {
         "database": await _database_check(state, probes),
         "rate_limiter": await _limiter_check(
-            state.limiter, state.settings.rate_limit_window, probes
+            state.rate_limits.limiter, state.rate_limits.window, probes
         ),
         "request_log": {"status": "ok", "pending": state.request_log.pending},
     }

@@ -20,9 +20,9 @@ NOT_COUNTED: dict[str, Any] = {"x-rate-limit": "not counted"}
 
 @dataclass(frozen=True, slots=True)
 class RateLimitPolicy:
-    """An app's limiter and limits, kept together in ``app.state.rate_limits``: every API
-    request needs all of them, and each read of app state or settings costs a failed attribute
-    lookup and a Python call."""
+    """An app's limiter and limits, kept together in ``app.state.rate_limits`` (the app's one
+    reference to its limiter): every API request needs all of them, and each read of app state
+    or settings costs a failed attribute lookup and a Python call."""
 
     limiter: Limiter
     default_limit: int

@@ -198,7 +198,7 @@ class MemoryLimiter:
         self, buckets: Sequence[Bucket], window: int, now: float, *, counting: bool
     ) -> Decision:
         window_ms = _check(buckets, window)
-        now_ms = round(now * 1000)
+        now_ms = _ms(now)
         if counting and now_ms >= self._next_sweep_ms:
             self._sweep(now_ms)
         if len(buckets) == 1:

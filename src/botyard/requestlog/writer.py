@@ -83,8 +83,8 @@ class _RowInsert:
     """The request_logs INSERT compiled once per dialect, fed straight to the driver.
 
     Bypasses the per-row parameter handling of SQLAlchemy's bulk insert (on SQLite the flush
-    holds the GIL the serving thread needs while it runs Python), while converting each value exactly as the column type
-    would, so rows read back identically.
+    holds the GIL the serving thread needs while it runs Python), while converting each value
+    exactly as the column type would, so rows read back identically.
     """
 
     def __init__(self, dialect: Dialect) -> None:

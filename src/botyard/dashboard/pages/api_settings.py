@@ -32,7 +32,7 @@ from botyard.dashboard.deps import (
 )
 from botyard.dashboard.web import DashboardRoute, redirect, render
 from botyard.organizations.models import Organization, Plan
-from botyard.ratelimit.enforce import organization_bucket
+from botyard.ratelimit.enforce import RateLimitPolicy, organization_bucket
 from botyard.ratelimit.limiter import Decision
 
 router = APIRouter(route_class=DashboardRoute)
@@ -113,11 +113,11 @@ class Usage:
 
 async def current_usage(request: Request, context: DashboardContext) -> Usage:
     """Peek at the organization's hourly budget without spending any of it."""
-    settings = request.app.state.settings
-    limit = context.rate_limit or settings.default_rate_limit
+    policy: RateLimitPolicy = request.app.state.rate_limits
+    limit = context.rate_limit or policy.default_limit
     now = clock.timestamp()
-    decision: Decision = await request.app.state.limiter.peek(
-        [organization_bucket(context.organization_id, limit)], settings.rate_limit_window, now
+    decision: Decision = await policy.limiter.peek(
+        [organization_bucket(context.organization_id, limit)], policy.window, now
     )
     resets_in = decision.resets_in(now) if decision.used else 0
     return Usage(

@@ -90,7 +90,7 @@ async def log_in(
             status_code=400,
         )
     attempt = await sessions.count_login_attempt(
-        request.app.state.limiter, client_ip(request), email
+        request.app.state.rate_limits.limiter, client_ip(request), email
     )
     if not attempt.allowed:
         minutes = max(1, (attempt.retry_after + 59) // 60)
@@ -122,7 +122,7 @@ async def log_in(
             error="Your account is not a member of any organization yet. Ask for an invitation.",
             status_code=403,
         )
-    await sessions.forget_failed_attempts(request.app.state.limiter, email)
+    await sessions.forget_failed_attempts(request.app.state.rate_limits.limiter, email)
     return await start_session(request, session, user.id, choices[0].id, next_url)
 
 
