@@ -44,6 +44,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "redis_url": None,
         "request_log_flush_interval": 3600.0,
+        "secret_key": "test-master-key-for-sealing-secrets-at-rest",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

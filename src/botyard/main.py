@@ -20,6 +20,7 @@ from botyard.conversations.router import router as conversations_router
 from botyard.core.config import Settings, get_settings
 from botyard.core.database import create_engine, create_sessionmaker
 from botyard.core.errors import install_error_handlers
+from botyard.core.secretbox import app_secret_box
 from botyard.dashboard.router import router as dashboard_router
 from botyard.health.router import router as health_router
 from botyard.idempotency.guard import install as install_idempotency
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app_secret_box(app.state)  # creates the default key file on first start
         app.state.request_log.start()
         # Everything loaded so far lives as long as the process: keep it out of every
         # future garbage collection pass, which otherwise rescans it under load.

@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +56,15 @@ class Settings(BaseSettings):
                 "its own empty copy. Use a file, e.g. sqlite+aiosqlite:///./botyard.db"
             )
         return url
+
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Master key that encrypts webhook and identity secrets at rest (32+ "
+        "characters); unset, a random one is kept in secret_key_file",
+    )
+    secret_key_file: str = Field(
+        "./botyard.secret", description="Where the generated master key lives (mode 0600)"
+    )
 
     session_ttl_hours: int = Field(12, ge=1)
     secure_cookies: bool | None = Field(
