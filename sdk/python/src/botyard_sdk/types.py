@@ -1,0 +1,413 @@
+"""The API's objects as frozen dataclasses, written from the server's OpenAPI schemas.
+
+Times are timezone-aware ``datetime`` objects; lists are tuples. Fields whose values are a
+fixed set (``status``, ``role``, …) are typed ``str`` on purpose: a value added by a newer
+server reaches the caller instead of failing to parse. Keys this version does not know are
+in ``extra_fields``. Secrets a response carries once (a new API key, an invitation token)
+are left out of ``repr()`` so that logging an object never logs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from botyard_sdk._model import APIObject
+
+__all__ = [
+    "APIObject",
+    "Analytics",
+    "AnalyticsPoint",
+    "AnalyticsTotals",
+    "ApiKey",
+    "ApiKeyCreated",
+    "ApiKeyRotated",
+    "AuditEvent",
+    "Bot",
+    "BotSettings",
+    "Conversation",
+    "ConversationStarted",
+    "Deleted",
+    "Exchange",
+    "Invitation",
+    "InvitationCancelled",
+    "InvitationCreated",
+    "KeySummary",
+    "KeyWarning",
+    "KnowledgeEntry",
+    "Me",
+    "MemberRemoved",
+    "Message",
+    "OrganizationSummary",
+    "Page",
+    "RateLimit",
+    "RateLimitResponse",
+    "RequestLog",
+    "TeamMember",
+    "Usage",
+    "UsageBucket",
+]
+
+T = TypeVar("T")
+
+frozen = dataclass(frozen=True, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: its items, and the cursor of the next page when there is one."""
+
+    data: tuple[T, ...]
+    has_more: bool
+    next_cursor: str | None
+
+
+# Account ------------------------------------------------------------------------------------
+
+
+@frozen
+class RateLimit(APIObject):
+    __schema__ = "RateLimitStatus"
+    limit: int
+    remaining: int
+    used: int
+    reset: int
+    """Epoch seconds at which the window ends."""
+    reset_at: datetime
+    window_seconds: int
+
+
+@frozen
+class RateLimitResponse(APIObject):
+    __schema__ = "RateLimitResponse"
+    object: str = "rate_limit"
+    rate_limit: RateLimit
+
+
+@frozen
+class KeySummary(APIObject):
+    __schema__ = "KeySummary"
+    id: str
+    name: str
+    hint: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+
+
+@frozen
+class OrganizationSummary(APIObject):
+    __schema__ = "OrganizationSummary"
+    id: str
+    name: str
+    plan: str
+    api_access: bool
+
+
+@frozen
+class Me(APIObject):
+    """``GET /v1/me``: the key, its organization and plan, and the rate limit."""
+
+    __schema__ = "Me"
+    object: str = "me"
+    key: KeySummary
+    organization: OrganizationSummary
+    rate_limit: RateLimit
+
+
+# Bots ---------------------------------------------------------------------------------------
+
+
+@frozen
+class Bot(APIObject):
+    __schema__ = "BotOut"
+    object: str = "bot"
+    id: str
+    name: str
+    description: str
+    status: str
+    """``active`` or ``paused``."""
+    created_at: datetime
+    updated_at: datetime
+
+
+@frozen
+class BotSettings(APIObject):
+    __schema__ = "SettingsOut"
+    object: str = "bot_settings"
+    bot_id: str
+    welcome_message: str
+    fallback_message: str
+    language: str
+    answer_threshold: float
+
+
+@frozen
+class KnowledgeEntry(APIObject):
+    __schema__ = "KnowledgeOut"
+    object: str = "knowledge_entry"
+    id: str
+    bot_id: str
+    question: str
+    answer: str
+    tags: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@frozen
+class Deleted(APIObject):
+    __schema__ = "Deleted"
+    id: str
+    object: str
+    deleted: bool = True
+
+
+# Conversations ------------------------------------------------------------------------------
+
+
+@frozen
+class Message(APIObject):
+    __schema__ = "MessageOut"
+    object: str = "message"
+    id: str
+    conversation_id: str
+    role: str
+    """``user`` or ``bot``."""
+    text: str
+    answer_source: str | None
+    """For bot messages: ``welcome``, ``knowledge`` or ``fallback``."""
+    knowledge_id: str | None
+    score: float | None
+    created_at: datetime
+
+
+@frozen
+class Conversation(APIObject):
+    __schema__ = "ConversationOut"
+    object: str = "conversation"
+    id: str
+    bot_id: str
+    external_user_id: str | None
+    status: str
+    """``open`` or ``closed``."""
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+@frozen
+class ConversationStarted(Conversation):
+    """A new conversation with its first message, the bot's welcome."""
+
+    __schema__ = "ConversationStarted"
+    messages: tuple[Message, ...]
+
+
+@frozen
+class Exchange(APIObject):
+    """The end user's message and the bot's reply to it."""
+
+    __schema__ = "Exchange"
+    object: str = "exchange"
+    conversation_id: str
+    message: Message
+    reply: Message
+
+
+# Analytics ----------------------------------------------------------------------------------
+
+
+@frozen
+class AnalyticsTotals(APIObject):
+    __schema__ = "Figures"
+    conversations: int
+    user_messages: int
+    bot_messages: int
+    unique_end_users: int
+    answered_rate: float | None
+    fallback_rate: float | None
+    messages_per_conversation: float | None
+
+
+@frozen
+class AnalyticsPoint(AnalyticsTotals):
+    __schema__ = "Point"
+    start: datetime
+    end: datetime
+
+
+@frozen
+class Analytics(APIObject):
+    __schema__ = "Analytics"
+    __renames__ = {"from": "from_"}
+    object: str = "analytics"
+    bot_id: str | None
+    from_: datetime
+    to: datetime
+    interval: str
+    totals: AnalyticsTotals
+    series: tuple[AnalyticsPoint, ...]
+
+
+# Team ---------------------------------------------------------------------------------------
+
+
+@frozen
+class TeamMember(APIObject):
+    __schema__ = "TeamMemberOut"
+    object: str = "team_member"
+    id: str
+    email: str
+    name: str
+    role: str
+    """``owner``, ``admin`` or ``member``."""
+    joined_at: datetime
+
+
+@frozen
+class MemberRemoved(APIObject):
+    __schema__ = "TeamMemberRemoved"
+    object: str = "team_member"
+    id: str
+    deleted: bool = True
+
+
+@frozen
+class Invitation(APIObject):
+    __schema__ = "InvitationOut"
+    object: str = "invitation"
+    id: str
+    email: str
+    role: str
+    invited_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    status: str
+
+
+@frozen
+class InvitationCreated(Invitation):
+    """A new invitation; ``token`` and ``accept_url`` are in this response only."""
+
+    __schema__ = "InvitationCreated"
+    token: str = field(repr=False)
+    accept_url: str = field(repr=False)
+
+
+@frozen
+class InvitationCancelled(APIObject):
+    __schema__ = "InvitationCancelled"
+    object: str = "invitation"
+    id: str
+    deleted: bool = True
+
+
+# API keys -----------------------------------------------------------------------------------
+
+
+@frozen
+class KeyWarning(APIObject):
+    __schema__ = "KeyWarning"
+    code: str
+    message: str
+
+
+@frozen
+class ApiKey(APIObject):
+    """An API key as the API shows it: a hint, never the key itself."""
+
+    __schema__ = "ApiKeyOut"
+    object: str = "api_key"
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    hint: str
+    created_at: datetime
+    created_by: str | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    last_used_ip: str | None
+    revoked_at: datetime | None
+    rotated_to: str | None
+    rotated_from: str | None
+    allowed_ips: tuple[str, ...] | None
+    rate_limit: int | None
+    status: str
+    """``active``, ``expired`` or ``revoked``."""
+    warnings: tuple[KeyWarning, ...] = ()
+
+
+@frozen
+class ApiKeyCreated(ApiKey):
+    """A new key; ``key`` is the secret itself, shown in this response only (not in repr)."""
+
+    __schema__ = "ApiKeyCreated"
+    key: str = field(repr=False)
+
+
+@frozen
+class ApiKeyRotated(ApiKeyCreated):
+    """The new key of a rotation, and the old one with the end of its grace period."""
+
+    __schema__ = "ApiKeyRotated"
+    previous_key: ApiKey
+
+
+# Request logs and audit ---------------------------------------------------------------------
+
+
+@frozen
+class RequestLog(APIObject):
+    __schema__ = "RequestLogOut"
+    object: str = "request_log"
+    id: str
+    created_at: datetime
+    key_id: str | None
+    method: str
+    route: str
+    status: int
+    error_code: str | None
+    latency_ms: float
+    ip: str | None
+    user_agent: str | None
+    request_id: str
+
+
+@frozen
+class UsageBucket(APIObject):
+    __schema__ = "UsageBucket"
+    hour: datetime
+    key_id: str | None
+    status_class: str
+    requests: int
+
+
+@frozen
+class Usage(APIObject):
+    __schema__ = "UsageResponse"
+    object: str = "usage"
+    interval: str = "hour"
+    since: datetime
+    until: datetime
+    key_id: str | None
+    total: int
+    data: tuple[UsageBucket, ...]
+
+
+@frozen
+class AuditEvent(APIObject):
+    __schema__ = "AuditEventOut"
+    object: str = "audit_event"
+    id: str
+    action: str
+    actor_type: str
+    actor_id: str | None
+    target_type: str | None
+    target_id: str | None
+    ip: str | None
+    data: Mapping[str, Any]
+    created_at: datetime
+
