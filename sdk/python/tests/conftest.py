@@ -1,25 +1,21 @@
-"""Fixtures of the SDK's tests: a real ``botyard serve`` per backend for the integration tests.
+"""Fixtures of the SDK's integration tests: a real ``botyard serve`` per backend.
 
 The server is the same subprocess the suite's multi-process tests start (migrated on start),
-on a temporary SQLite file and on a fresh PostgreSQL database (mandatory under CI=true), and
-organizations and keys are made with the CLI, as an operator would.
+on a temporary SQLite file and on a fresh PostgreSQL database (mandatory under CI=true).
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
+from live_support import Org, new_org
 
 from tests.backends import create_postgres_database, drop_postgres_database
 from tests.cli.runner import Botyard as BotyardCLI
 from tests.cli.runner import sqlite_botyard
 from tests.test_multiprocess import Server, start_server
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -37,33 +33,16 @@ def server(
         asyncio.run(drop_postgres_database(url))
 
 
-@dataclass
-class Org:
-    """An organization of its own for one test, with an admin key."""
 
-    server: Server
-    id: str
-    name: str
-    admin_key: str
 
-    def key(self, *scopes: str) -> str:
-        args = ["keys", "create", "--org", self.id, "--name", f"SDK {uuid.uuid4().hex[:6]}"]
-        for scope in scopes:
-            args += ["--scope", scope]
-        return self.server.cli.ok(*args).stdout.strip()
-
-    def user(self, role: str) -> str:
-        email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
-        self.server.cli.ok(
-            "users", "create", email, "--org", self.id, "--role", role, input=PASSWORD + "\n"
-        )
-        return email
+@pytest.fixture(scope="module")
+def org(server: Server) -> Org:
+    """One organization per test module and backend (the CLI takes seconds per call); each
+    test makes the objects it reads, so tests of a module do not depend on one another."""
+    return new_org(server)
 
 
 @pytest.fixture
-def org(server: Server) -> Org:
-    name = f"SDK Org {uuid.uuid4().hex[:8]}"
-    org_id = server.cli.ok("orgs", "create", name, "--plan", "professional").stdout.strip()
-    admin = Org(server, org_id, name, "")
-    admin.admin_key = admin.key("admin")
-    return admin
+def fresh_org(server: Server) -> Org:
+    """An organization for one test alone, for what changes the organization itself."""
+    return new_org(server)
