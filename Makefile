@@ -15,8 +15,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./sdk/python
 	touch $@ $(VENV)/.installed
 
 ## Install, migrate, seed the Acme demo and serve on http://127.0.0.1:8000
@@ -25,18 +25,20 @@ run: $(VENV)/.installed
 	$(BIN)/botyard demo
 	$(BIN)/botyard serve --host $(HOST) --port $(PORT)
 
-## Install with dev extras and run the whole suite (PostgreSQL/Redis parts skip if absent)
+## Install with dev extras (and the Python SDK) and run the whole suite (PostgreSQL/Redis parts skip if absent)
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
+## ruff on everything; mypy on the server, and mypy --strict on the Python SDK (sdk/python)
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench sdk/python
+	$(BIN)/ruff format --check src tests bench sdk/python
 	$(BIN)/mypy
+	cd sdk/python && ../../$(BIN)/mypy --strict
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench sdk/python
+	$(BIN)/ruff format src tests bench sdk/python
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/auth.py

@@ -10,12 +10,12 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from live_support import Org, new_org
-
 from tests.backends import create_postgres_database, drop_postgres_database
 from tests.cli.runner import Botyard as BotyardCLI
 from tests.cli.runner import sqlite_botyard
 from tests.test_multiprocess import Server, start_server
+
+from live_support import Org, new_org
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -31,8 +31,6 @@ def server(
         yield from start_server(BotyardCLI(url, directory), directory)
     finally:
         asyncio.run(drop_postgres_database(url))
-
-
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sdk_support import Sleeps
+from tests.test_multiprocess import Server
 
 from botyard_sdk import AsyncBotyard, Botyard
-from tests.test_multiprocess import Server
+from sdk_support import Sleeps
 
 PASSWORD = "correct horse battery"
 TIMEOUT = 30.0

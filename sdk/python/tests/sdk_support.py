@@ -62,9 +62,7 @@ class Script:
             raise answer
         if isinstance(answer, httpx.Response):
             # A fresh copy each time: a response's body stream can be read only once.
-            return httpx.Response(
-                answer.status_code, headers=answer.headers, content=answer.read()
-            )
+            return httpx.Response(answer.status_code, headers=answer.headers, content=answer.read())
         return answer(request)
 
 
@@ -141,7 +139,12 @@ class FakeServer(ThreadingHTTPServer):
         self, status: int, body: Any, headers: dict[str, str] | None = None, delay: float = 0.0
     ) -> None:
         content = json.dumps(body).encode()
-        self.reply = (status, {"Content-Type": "application/json", **(headers or {})}, content, delay)
+        self.reply = (
+            status,
+            {"Content-Type": "application/json", **(headers or {})},
+            content,
+            delay,
+        )
 
     def __enter__(self) -> Self:
         self._thread.start()

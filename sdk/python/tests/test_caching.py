@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sdk_support import Script, async_client, bot_json, envelope, sync_client
 
 from botyard_sdk import NotFoundError
+from sdk_support import Script, async_client, bot_json, envelope, sync_client
 
 
 def tagged(etag: str, **bot: str) -> httpx.Response:

@@ -6,10 +6,10 @@ from datetime import datetime
 
 import httpx
 import pytest
-from sdk_support import API_KEY, FakeServer, Script, bot_json, sync_client
 
 import botyard_sdk
 from botyard_sdk import AsyncBotyard, Botyard, BotyardError
+from sdk_support import API_KEY, FakeServer, Script, bot_json, sync_client
 
 
 def test_key_and_base_url_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

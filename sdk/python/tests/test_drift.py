@@ -13,13 +13,13 @@ import inspect
 from typing import Any
 
 import pytest
-from sdk_support import API_KEY
 
 from botyard.main import create_app
 from botyard_sdk import AsyncBotyard, Botyard, types
 from botyard_sdk._model import APIObject
 from botyard_sdk._operations import ListOperation, Operation, Resource
 from botyard_sdk._routes import ROUTES
+from sdk_support import API_KEY
 
 API_PREFIX = "/v1/"
 METHODS = {"get", "post", "patch", "put", "delete"}

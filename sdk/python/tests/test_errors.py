@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sdk_support import API_KEY, FakeServer, Script, envelope, sync_client
 
 from botyard_sdk import (
     APIConnectionError,
@@ -19,6 +18,7 @@ from botyard_sdk import (
     RateLimitError,
     ValidationError,
 )
+from sdk_support import API_KEY, FakeServer, Script, envelope, sync_client
 
 
 @pytest.mark.parametrize(
@@ -53,9 +53,15 @@ def test_each_status_maps_to_its_exception_with_the_envelope(
     error = raised.value
     assert type(error) is kind
     assert (error.status, error.type, error.code) == (status, "some_type", "some_code")
-    assert (error.message, error.param, error.request_id) == ("Something precise.", "name", "req_abc")
+    assert (error.message, error.param, error.request_id) == (
+        "Something precise.",
+        "name",
+        "req_abc",
+    )
     assert error.doc_url == "http://botyard.test/docs/errors#some_code"
-    assert str(error) == f"{status} some_code: Something precise. (param: name) [request_id: req_abc]"
+    assert (
+        str(error) == f"{status} some_code: Something precise. (param: name) [request_id: req_abc]"
+    )
 
 
 def test_invalid_api_key_and_insufficient_permissions_are_told_apart() -> None:
@@ -94,9 +100,11 @@ def test_an_answer_outside_the_envelope_still_gives_status_and_request_id() -> N
 
 
 def test_a_success_that_is_not_json_is_an_api_error() -> None:
-    with sync_client(Script(httpx.Response(200, text="oops"))) as client:
-        with pytest.raises(APIError, match="not JSON"):
-            client.me()
+    with (
+        sync_client(Script(httpx.Response(200, text="oops"))) as client,
+        pytest.raises(APIError, match="not JSON"),
+    ):
+        client.me()
 
 
 def test_every_api_error_is_a_botyard_error_and_connection_errors_are_api_errors() -> None:
@@ -108,9 +116,11 @@ def test_every_api_error_is_a_botyard_error_and_connection_errors_are_api_errors
 def test_a_real_timeout_is_api_timeout_error() -> None:
     with FakeServer() as server:
         server.answer(200, {}, delay=0.6)
-        with Botyard(API_KEY, server.url, timeout=0.2, max_retries=0) as client:
-            with pytest.raises(APITimeoutError):
-                client.me()
+        with (
+            Botyard(API_KEY, server.url, timeout=0.2, max_retries=0) as client,
+            pytest.raises(APITimeoutError),
+        ):
+            client.me()
 
 
 def test_an_unreachable_server_is_api_connection_error() -> None:

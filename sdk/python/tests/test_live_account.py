@@ -7,8 +7,6 @@ import json
 
 import httpx
 import pytest
-from live_support import Exchanges, Org
-from sdk_support import Sleeps
 
 from botyard_sdk import (
     AuthenticationError,
@@ -18,6 +16,8 @@ from botyard_sdk import (
     RateLimitError,
 )
 from botyard_sdk.types import Me
+from live_support import Exchanges, Org
+from sdk_support import Sleeps
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,9 @@ def test_me_and_rate_limit_describe_the_key_and_its_budget(org: Org) -> None:
     assert isinstance(me, Me)
     assert (me.organization.id, me.organization.name) == (org.id, org.name)
     assert (me.organization.plan, me.organization.api_access) == ("professional", True)
-    assert me.key.scopes == ("admin",) and me.key.hint == f"{org.admin_key[:8]}…{org.admin_key[-4:]}"
+    assert (
+        me.key.scopes == ("admin",) and me.key.hint == f"{org.admin_key[:8]}…{org.admin_key[-4:]}"
+    )
     assert status.rate_limit.limit == me.rate_limit.limit
     assert status.rate_limit.used >= 1 and status.rate_limit.reset_at.tzinfo is not None
 

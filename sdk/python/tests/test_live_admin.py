@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
-from live_support import Org
 
 from botyard_sdk import AuthenticationError, NotFoundError, __version__
 from botyard_sdk.types import ApiKeyCreated, ApiKeyRotated
+from live_support import Org
 
 pytestmark = pytest.mark.slow
 

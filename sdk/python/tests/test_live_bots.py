@@ -4,10 +4,10 @@ SQLite and PostgreSQL: every method, pagination by cursor, and conditional GETs.
 from __future__ import annotations
 
 import pytest
-from live_support import Exchanges, Org
 
 from botyard_sdk import NotFoundError, ValidationError
 from botyard_sdk.types import Bot, BotSettings, KnowledgeEntry
+from live_support import Exchanges, Org
 
 pytestmark = pytest.mark.slow
 
@@ -103,8 +103,8 @@ def test_a_second_retrieve_is_a_304_that_reuses_the_cached_object(org: Org) -> N
         assert client.rate_limit().rate_limit.used == used, "a 304 is not counted"
         client.bots.update(bot.id, name="Renamed")
         third = client.bots.retrieve(bot.id)
-    retrieves = [(method, path) == ("GET", f"/v1/bots/{bot.id}") for method, path, _ in exchanges.seen]
-    statuses = [status for (_, _, status), retrieve in zip(exchanges.seen, retrieves) if retrieve]
+    retrieve = ("GET", f"/v1/bots/{bot.id}")
+    statuses = [status for method, path, status in exchanges.seen if (method, path) == retrieve]
     assert statuses == [200, 304, 200]
     assert second == first and third.name == "Renamed"
 

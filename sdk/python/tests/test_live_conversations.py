@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from live_support import Org
 
 from botyard_sdk import ConflictError
 from botyard_sdk.types import ConversationStarted, Exchange
+from live_support import Org
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,11 @@ def test_a_conversation_is_started_chatted_in_read_and_closed(org: Org) -> None:
             "customer-42",
         )
         (welcome,) = started.messages
-        assert (welcome.role, welcome.text, welcome.answer_source) == ("bot", "Hi there!", "welcome")
+        assert (welcome.role, welcome.text, welcome.answer_source) == (
+            "bot",
+            "Hi there!",
+            "welcome",
+        )
 
         answered = client.conversations.send(started.id, "how can I reset my password")
         assert isinstance(answered, Exchange)
@@ -39,7 +43,10 @@ def test_a_conversation_is_started_chatted_in_read_and_closed(org: Org) -> None:
             "user",
             "how can I reset my password",
         )
-        assert (answered.reply.answer_source, answered.reply.knowledge_id) == ("knowledge", entry.id)
+        assert (answered.reply.answer_source, answered.reply.knowledge_id) == (
+            "knowledge",
+            entry.id,
+        )
         assert answered.reply.text == entry.answer and answered.reply.score is not None
 
         unanswered = client.conversations.send(started.id, "Do you ship penguins to Mars?")
@@ -80,7 +87,10 @@ def test_analytics_count_a_bots_conversations_and_answers(org: Org) -> None:
             client.conversations.send(conversation.id, "Unrelated gibberish about volcanoes")
         now = datetime.now(UTC)
         analytics = client.analytics.retrieve(
-            bot_id=bot.id, from_=now - timedelta(hours=2), to=now + timedelta(hours=1), interval="hour"
+            bot_id=bot.id,
+            from_=now - timedelta(hours=2),
+            to=now + timedelta(hours=1),
+            interval="hour",
         )
     totals = analytics.totals
     assert (analytics.bot_id, analytics.interval) == (bot.id, "hour")

@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sdk_support import Script, async_client, envelope, sync_client
 
 from botyard_sdk import APIError
 from botyard_sdk._operations import ListOperation
 from botyard_sdk._routes import ROUTES
 from botyard_sdk.resources import Root
+from sdk_support import Script, async_client, envelope, sync_client
 
 FAILURE = envelope(500, "boom", "Stop here.", type="api_error")
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-from sdk_support import Script, async_client, bot_json, sync_client
 
 from botyard_sdk import Page
+from sdk_support import Script, async_client, bot_json, sync_client
 
 BOT_IDS = [f"bot_{n}" for n in range(7)]
 

@@ -9,7 +9,6 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-from sdk_support import Script, Sleeps, async_client, bot_json, envelope, sync_client
 
 from botyard_sdk import (
     APIConnectionError,
@@ -19,6 +18,7 @@ from botyard_sdk import (
     RateLimitError,
     ValidationError,
 )
+from sdk_support import Script, Sleeps, async_client, bot_json, envelope, sync_client
 
 OK = httpx.Response(200, json=bot_json())
 CREATED = httpx.Response(201, json=bot_json())
@@ -53,9 +53,11 @@ def test_client_errors_are_not_retried(status: int) -> None:
 def test_backoff_doubles_from_half_a_second_with_full_jitter_and_is_capped() -> None:
     script = Script(unavailable())
     sleeps = Sleeps()
-    with sync_client(script, sleeps, max_retries=6, jitter=lambda: 1.0) as client:
-        with pytest.raises(APIError) as raised:
-            client.bots.list().first_page()
+    with (
+        sync_client(script, sleeps, max_retries=6, jitter=lambda: 1.0) as client,
+        pytest.raises(APIError) as raised,
+    ):
+        client.bots.list().first_page()
     assert raised.value.status == 503
     assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
     assert len(script.requests) == 7
@@ -63,8 +65,9 @@ def test_backoff_doubles_from_half_a_second_with_full_jitter_and_is_capped() -> 
     jittered = Sleeps()
     draws = iter([0.25, 0.5, 0.0])
     with (
-        sync_client(Script(unavailable()), jittered, max_retries=3, jitter=lambda: next(draws))
-        as client,
+        sync_client(
+            Script(unavailable()), jittered, max_retries=3, jitter=lambda: next(draws)
+        ) as client,
         pytest.raises(APIError),
     ):
         client.me()
@@ -88,7 +91,10 @@ def test_default_is_two_retries_and_zero_turns_them_off() -> None:
 
 def test_retry_after_seconds_are_honoured_instead_of_backoff() -> None:
     limited = envelope(
-        429, "rate_limit_exceeded", "Slow down.", type="rate_limit_exceeded",
+        429,
+        "rate_limit_exceeded",
+        "Slow down.",
+        type="rate_limit_exceeded",
         headers={"Retry-After": "7"},
     )
     script = Script(limited, OK)
@@ -110,7 +116,10 @@ def test_retry_after_as_an_http_date_is_measured_with_the_injected_clock() -> No
 
 def test_a_retry_after_beyond_a_minute_raises_at_once_with_retry_after() -> None:
     limited = envelope(
-        429, "rate_limit_exceeded", "Hourly limit reached.", type="rate_limit_exceeded",
+        429,
+        "rate_limit_exceeded",
+        "Hourly limit reached.",
+        type="rate_limit_exceeded",
         headers={"Retry-After": "61"},
     )
     script = Script(limited, OK)
@@ -173,9 +182,11 @@ def test_each_post_gets_its_own_uuid4_key_and_other_methods_none() -> None:
 def test_connection_errors_are_retried_then_raised_as_api_connection_error() -> None:
     script = Script(httpx.ConnectError("connection refused"))
     sleeps = Sleeps()
-    with sync_client(script, sleeps, jitter=lambda: 1.0) as client:
-        with pytest.raises(APIConnectionError) as raised:
-            client.bots.retrieve("bot_1")
+    with (
+        sync_client(script, sleeps, jitter=lambda: 1.0) as client,
+        pytest.raises(APIConnectionError) as raised,
+    ):
+        client.bots.retrieve("bot_1")
     assert len(script.requests) == 3
     assert sleeps == [0.5, 1.0]
     assert raised.value.status is None

@@ -7,10 +7,10 @@ import logging
 
 import httpx
 import pytest
-from sdk_support import API_KEY, FakeServer, Script, bot_json, envelope, sync_client
 
 from botyard_sdk import APIConnectionError, APIError, AsyncBotyard, Botyard
 from botyard_sdk.types import ApiKeyCreated, InvitationCreated
+from sdk_support import API_KEY, FakeServer, Script, bot_json, envelope, sync_client
 
 NEW_KEY = "byk_" + "Nw9" * 12 + "Qq"
 KEY_PARTS = (API_KEY, API_KEY[4:20], API_KEY[-20:])
@@ -38,9 +38,11 @@ def test_no_log_line_of_a_real_exchange_holds_the_key(caplog: pytest.LogCaptureF
     caplog.set_level(logging.DEBUG)
     with FakeServer() as server:
         server.answer(503, {"error": {"code": "down", "message": "Down."}})
-        with Botyard(API_KEY, server.url, max_retries=2, sleep=lambda _: None) as client:
-            with pytest.raises(APIError):
-                client.bots.create(name="Logged")
+        with (
+            Botyard(API_KEY, server.url, max_retries=2, sleep=lambda _: None) as client,
+            pytest.raises(APIError),
+        ):
+            client.bots.create(name="Logged")
         assert server.seen[0][2]["Authorization"] == f"Bearer {API_KEY}"
     logged = "\n".join(
         f"{r.name} {r.getMessage()} {r.args!r} {r.__dict__!r}" for r in caplog.records
@@ -64,9 +66,11 @@ def test_exception_text_never_holds_the_key_even_when_an_answer_echoes_it() -> N
         assert_no_key(text)
     assert "[redacted]" in raised.value.message
 
-    with sync_client(Script(httpx.ConnectError(f"refused for {API_KEY}"))) as client:
-        with pytest.raises(APIConnectionError) as unreachable:
-            client.me()
+    with (
+        sync_client(Script(httpx.ConnectError(f"refused for {API_KEY}"))) as client,
+        pytest.raises(APIConnectionError) as unreachable,
+    ):
+        client.me()
     assert_no_key(str(unreachable.value))
 
 

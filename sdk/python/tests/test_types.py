@@ -6,9 +6,9 @@ import dataclasses
 from datetime import UTC, datetime
 
 import pytest
-from sdk_support import bot_json
 
 from botyard_sdk.types import Analytics, Bot, Exchange
+from sdk_support import bot_json
 
 
 def message(role: str, **extra: object) -> dict[str, object]:
@@ -73,9 +73,7 @@ def test_json_keys_that_are_python_keywords_are_renamed() -> None:
             "to": "2026-05-02T00:00:00Z",
             "interval": "day",
             "totals": totals,
-            "series": [
-                {**totals, "start": "2026-05-01T00:00:00Z", "end": "2026-05-02T00:00:00Z"}
-            ],
+            "series": [{**totals, "start": "2026-05-01T00:00:00Z", "end": "2026-05-02T00:00:00Z"}],
         }
     )
     assert analytics.from_ == datetime(2026, 5, 1, tzinfo=UTC)

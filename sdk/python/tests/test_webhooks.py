@@ -109,9 +109,7 @@ def test_another_id_or_timestamp_breaks_the_signature() -> None:
 def test_timestamps_outside_the_tolerance_are_refused_both_ways() -> None:
     for offset in (301, -301):
         with pytest.raises(WebhookVerificationError, match="300 seconds"):
-            webhooks.verify(
-                SPEC_BODY, spec_headers(), SPEC_SECRET, now=SPEC_TIMESTAMP + offset
-            )
+            webhooks.verify(SPEC_BODY, spec_headers(), SPEC_SECRET, now=SPEC_TIMESTAMP + offset)
     for offset in (300, -300):
         webhooks.verify(SPEC_BODY, spec_headers(), SPEC_SECRET, now=SPEC_TIMESTAMP + offset)
     late = SPEC_TIMESTAMP + 3600

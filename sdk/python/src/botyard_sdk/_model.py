@@ -72,4 +72,3 @@ def _convert(annotation: Any, value: Any) -> Any:
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
-

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from botyard_sdk._engine import AsyncTransport, SyncTransport
 from botyard_sdk._operations import (
-    M,
     Call,
+    M,
     Resource,
     duration,
     given,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from botyard_sdk._model import APIObject
 
@@ -52,8 +52,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-frozen = dataclass(frozen=True, kw_only=True)
-
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
@@ -67,7 +65,7 @@ class Page(Generic[T]):
 # Account ------------------------------------------------------------------------------------
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class RateLimit(APIObject):
     __schema__ = "RateLimitStatus"
     limit: int
@@ -79,14 +77,14 @@ class RateLimit(APIObject):
     window_seconds: int
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class RateLimitResponse(APIObject):
     __schema__ = "RateLimitResponse"
     object: str = "rate_limit"
     rate_limit: RateLimit
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class KeySummary(APIObject):
     __schema__ = "KeySummary"
     id: str
@@ -96,7 +94,7 @@ class KeySummary(APIObject):
     expires_at: datetime | None
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class OrganizationSummary(APIObject):
     __schema__ = "OrganizationSummary"
     id: str
@@ -105,7 +103,7 @@ class OrganizationSummary(APIObject):
     api_access: bool
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class Me(APIObject):
     """``GET /v1/me``: the key, its organization and plan, and the rate limit."""
 
@@ -119,7 +117,7 @@ class Me(APIObject):
 # Bots ---------------------------------------------------------------------------------------
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class Bot(APIObject):
     __schema__ = "BotOut"
     object: str = "bot"
@@ -132,7 +130,7 @@ class Bot(APIObject):
     updated_at: datetime
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class BotSettings(APIObject):
     __schema__ = "SettingsOut"
     object: str = "bot_settings"
@@ -143,7 +141,7 @@ class BotSettings(APIObject):
     answer_threshold: float
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class KnowledgeEntry(APIObject):
     __schema__ = "KnowledgeOut"
     object: str = "knowledge_entry"
@@ -156,7 +154,7 @@ class KnowledgeEntry(APIObject):
     updated_at: datetime
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class Deleted(APIObject):
     __schema__ = "Deleted"
     id: str
@@ -167,7 +165,7 @@ class Deleted(APIObject):
 # Conversations ------------------------------------------------------------------------------
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class Message(APIObject):
     __schema__ = "MessageOut"
     object: str = "message"
@@ -183,7 +181,7 @@ class Message(APIObject):
     created_at: datetime
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class Conversation(APIObject):
     __schema__ = "ConversationOut"
     object: str = "conversation"
@@ -197,7 +195,7 @@ class Conversation(APIObject):
     closed_at: datetime | None
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class ConversationStarted(Conversation):
     """A new conversation with its first message, the bot's welcome."""
 
@@ -205,7 +203,7 @@ class ConversationStarted(Conversation):
     messages: tuple[Message, ...]
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class Exchange(APIObject):
     """The end user's message and the bot's reply to it."""
 
@@ -219,7 +217,7 @@ class Exchange(APIObject):
 # Analytics ----------------------------------------------------------------------------------
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class AnalyticsTotals(APIObject):
     __schema__ = "Figures"
     conversations: int
@@ -231,17 +229,17 @@ class AnalyticsTotals(APIObject):
     messages_per_conversation: float | None
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class AnalyticsPoint(AnalyticsTotals):
     __schema__ = "Point"
     start: datetime
     end: datetime
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class Analytics(APIObject):
     __schema__ = "Analytics"
-    __renames__ = {"from": "from_"}
+    __renames__: ClassVar[Mapping[str, str]] = {"from": "from_"}
     object: str = "analytics"
     bot_id: str | None
     from_: datetime
@@ -254,7 +252,7 @@ class Analytics(APIObject):
 # Team ---------------------------------------------------------------------------------------
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class TeamMember(APIObject):
     __schema__ = "TeamMemberOut"
     object: str = "team_member"
@@ -266,7 +264,7 @@ class TeamMember(APIObject):
     joined_at: datetime
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class MemberRemoved(APIObject):
     __schema__ = "TeamMemberRemoved"
     object: str = "team_member"
@@ -274,7 +272,7 @@ class MemberRemoved(APIObject):
     deleted: bool = True
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class Invitation(APIObject):
     __schema__ = "InvitationOut"
     object: str = "invitation"
@@ -288,7 +286,7 @@ class Invitation(APIObject):
     status: str
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class InvitationCreated(Invitation):
     """A new invitation; ``token`` and ``accept_url`` are in this response only."""
 
@@ -297,7 +295,7 @@ class InvitationCreated(Invitation):
     accept_url: str = field(repr=False)
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class InvitationCancelled(APIObject):
     __schema__ = "InvitationCancelled"
     object: str = "invitation"
@@ -308,14 +306,14 @@ class InvitationCancelled(APIObject):
 # API keys -----------------------------------------------------------------------------------
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class KeyWarning(APIObject):
     __schema__ = "KeyWarning"
     code: str
     message: str
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class ApiKey(APIObject):
     """An API key as the API shows it: a hint, never the key itself."""
 
@@ -340,7 +338,7 @@ class ApiKey(APIObject):
     warnings: tuple[KeyWarning, ...] = ()
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class ApiKeyCreated(ApiKey):
     """A new key; ``key`` is the secret itself, shown in this response only (not in repr)."""
 
@@ -348,7 +346,7 @@ class ApiKeyCreated(ApiKey):
     key: str = field(repr=False)
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class ApiKeyRotated(ApiKeyCreated):
     """The new key of a rotation, and the old one with the end of its grace period."""
 
@@ -359,7 +357,7 @@ class ApiKeyRotated(ApiKeyCreated):
 # Request logs and audit ---------------------------------------------------------------------
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class RequestLog(APIObject):
     __schema__ = "RequestLogOut"
     object: str = "request_log"
@@ -376,7 +374,7 @@ class RequestLog(APIObject):
     request_id: str
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class UsageBucket(APIObject):
     __schema__ = "UsageBucket"
     hour: datetime
@@ -385,7 +383,7 @@ class UsageBucket(APIObject):
     requests: int
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class Usage(APIObject):
     __schema__ = "UsageResponse"
     object: str = "usage"
@@ -397,7 +395,7 @@ class Usage(APIObject):
     data: tuple[UsageBucket, ...]
 
 
-@frozen
+@dataclass(frozen=True, kw_only=True)
 class AuditEvent(APIObject):
     __schema__ = "AuditEventOut"
     object: str = "audit_event"
@@ -410,4 +408,3 @@ class AuditEvent(APIObject):
     ip: str | None
     data: Mapping[str, Any]
     created_at: datetime
-

@@ -23,7 +23,7 @@ from botyard_sdk.errors import WebhookVerificationError
 __all__ = ["DEFAULT_TOLERANCE", "WebhookVerificationError", "sign", "verify"]
 
 DEFAULT_TOLERANCE = 300
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 SIGNATURE_VERSION = "v1"
 
 
@@ -35,7 +35,9 @@ def _secret_bytes(secret: str) -> bytes:
     try:
         key = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("the webhook secret is not a whsec_ secret (base64 after whsec_)") from None
+        raise ValueError(
+            "the webhook secret is not a whsec_ secret (base64 after whsec_)"
+        ) from None
     if not key:
         raise ValueError("the webhook secret is empty")
     return key
