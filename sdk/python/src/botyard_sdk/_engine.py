@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -203,23 +203,31 @@ def _json(response: httpx.Response) -> Any:
         ) from None
 
 
-class SyncTransport:
-    """Drives an :class:`Engine`'s steps with a blocking httpx client."""
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
+S = TypeVar("S")
 
-    is_async = False
+
+class _Driver(Generic[H, S]):
+    """What both transports hold; each drives an engine's steps with its own kind of I/O."""
 
     def __init__(
-        self,
-        engine: Engine,
-        http: httpx.Client,
-        *,
-        timeout: float | httpx.Timeout | None,
-        sleep: Callable[[float], None],
+        self, engine: Engine, http: H, *, timeout: float | httpx.Timeout | None, sleep: S
     ) -> None:
         self.engine = engine
-        self.http = http
+        self.http: H = http
         self.timeout = timeout
-        self.sleep = sleep
+        self.sleep: S = sleep
+
+    def _steps(
+        self, method: str, path: str, params: Mapping[str, str] | None, body: Any, conditional: bool
+    ) -> Steps:
+        return self.engine.exchange(
+            method, path, params=params or {}, body=body, conditional=conditional
+        )
+
+
+class SyncTransport(_Driver[httpx.Client, Callable[[float], None]]):
+    """Drives an :class:`Engine`'s steps with a blocking httpx client."""
 
     def request(
         self,
@@ -230,9 +238,7 @@ class SyncTransport:
         body: Any = None,
         conditional: bool = False,
     ) -> Any:
-        steps = self.engine.exchange(
-            method, path, params=params or {}, body=body, conditional=conditional
-        )
+        steps = self._steps(method, path, params, body, conditional)
         step = next(steps)
         while True:
             outcome: Outcome = None
@@ -249,23 +255,8 @@ class SyncTransport:
                 return done.value
 
 
-class AsyncTransport:
+class AsyncTransport(_Driver[httpx.AsyncClient, Callable[[float], Awaitable[None]]]):
     """Drives an :class:`Engine`'s steps with an async httpx client."""
-
-    is_async = True
-
-    def __init__(
-        self,
-        engine: Engine,
-        http: httpx.AsyncClient,
-        *,
-        timeout: float | httpx.Timeout | None,
-        sleep: Callable[[float], Awaitable[None]],
-    ) -> None:
-        self.engine = engine
-        self.http = http
-        self.timeout = timeout
-        self.sleep = sleep
 
     async def request(
         self,
@@ -276,9 +267,7 @@ class AsyncTransport:
         body: Any = None,
         conditional: bool = False,
     ) -> Any:
-        steps = self.engine.exchange(
-            method, path, params=params or {}, body=body, conditional=conditional
-        )
+        steps = self._steps(method, path, params, body, conditional)
         step = next(steps)
         while True:
             outcome: Outcome = None

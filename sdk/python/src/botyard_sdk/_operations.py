@@ -94,8 +94,8 @@ def _path(route: Route, params: Mapping[str, str]) -> str:
     return route.path.format(**{k: quote(v, safe="") for k, v in params.items()})
 
 
-class Operation(Generic[P, T]):
-    """A method that answers one object (see the module docstring)."""
+class _Described(Generic[P, T]):
+    """What both kinds of method know: their route, how to build a call, how to parse it."""
 
     def __init__(
         self, name: str, parse: Callable[[Any], T], build: Callable[Concatenate[Any, P], Call]
@@ -105,6 +105,10 @@ class Operation(Generic[P, T]):
         self.parse = parse
         self.build = build
         self.__doc__ = build.__doc__
+
+
+class Operation(_Described[P, T]):
+    """A method that answers one object (see the module docstring)."""
 
     @overload
     def __get__(self, obj: None, owner: type) -> Operation[P, T]: ...
@@ -206,17 +210,8 @@ class AsyncPager(Generic[T]):
                 yield item
 
 
-class ListOperation(Generic[P, T]):
+class ListOperation(_Described[P, T]):
     """A method that answers a list: returns a (lazy) pager instead of one object."""
-
-    def __init__(
-        self, name: str, parse: Callable[[Any], T], build: Callable[Concatenate[Any, P], Call]
-    ) -> None:
-        self.name = name
-        self.route = ROUTES[name]
-        self.parse = parse
-        self.build = build
-        self.__doc__ = build.__doc__
 
     @overload
     def __get__(self, obj: None, owner: type) -> ListOperation[P, T]: ...
