@@ -179,7 +179,9 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        # Forwarded headers are read by the app, from BOTYARD_TRUSTED_PROXIES only: uvicorn's
+        # own default believes them from any local peer.
+        proxy_headers=False,
         log_level="info",
     )
 

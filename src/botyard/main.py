@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from botyard.account.router import router as account_router
 from botyard.analytics.router import router as analytics_router
@@ -108,6 +109,12 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         max_body_bytes=settings.max_body_bytes,
         request_log=app.state.request_log,
     )
+    if settings.trusted_proxies:
+        # Outermost, so allow-lists, limits, logs, audit and cookies all see the address and
+        # scheme it resolves; with no trusted proxy nothing rewrites them (and nothing runs).
+        app.add_middleware(
+            ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
+        )
     # Routes are tried in this order on every request: the API's before the documentation.
     for router in (
         health_router,

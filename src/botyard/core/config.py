@@ -1,9 +1,11 @@
 """Settings read from the environment (prefix ``BOTYARD_``) and an optional ``.env`` file."""
 
+import ipaddress
 from functools import lru_cache
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -65,6 +67,28 @@ class Settings(BaseSettings):
     secret_key_file: str = Field(
         "./botyard.secret", description="Where the generated master key lives (mode 0600)"
     )
+
+    trusted_proxies: Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode] = (
+        Field(
+            default_factory=list,
+            description="Comma-separated addresses or CIDR networks of the reverse proxies whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed; from any other peer they are "
+            "ignored, so a client cannot pick the address that allow-lists, limits and logs see",
+        )
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+        return networks
 
     session_ttl_hours: int = Field(12, ge=1)
     secure_cookies: bool | None = Field(
