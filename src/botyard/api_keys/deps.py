@@ -12,12 +12,12 @@ from typing import Annotated, NamedTuple
 from fastapi import Request, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.security import SecurityScopes
+from starlette.types import Scope
 
 from botyard.api_keys import keyformat
 from botyard.api_keys.cache import VerifiedKey, key_cache
 from botyard.audit.service import Actor
 from botyard.core import clock
-from botyard.core.asgi import header
 from botyard.core.errors import InsufficientPermissions, InvalidAPIKey
 from botyard.core.timefmt import rfc3339
 from botyard.idempotency.guard import check_idempotency
@@ -73,6 +73,22 @@ def _describe_scheme(scheme: str) -> str:
     return "a header with no recognisable scheme"
 
 
+def _authorization(scope: Scope) -> str | None:
+    """The one Authorization header; several are refused rather than one picked, since a proxy
+    and the application could each pick a different one."""
+    found: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if found is not None:
+                raise InvalidAPIKey(
+                    "malformed_authorization_header",
+                    "the request has more than one Authorization header. Send exactly one: "
+                    "`Authorization: Bearer YOUR_API_KEY`.",
+                )
+            found = value.decode("latin-1")
+    return found
+
+
 def _token_from_header(authorization: str | None) -> str:
     if authorization is None or not authorization.strip():
         raise InvalidAPIKey(
@@ -103,7 +119,7 @@ async def authenticate(security_scopes: SecurityScopes, request: Request) -> Pri
     dependency (see ``required_scopes``), so no per-request security class is solved here.
     A cached key is checked without awaiting anything but the rate limiter."""
     try:
-        token = _token_from_header(header(request.scope, b"authorization"))
+        token = _token_from_header(_authorization(request.scope))
         key_hash = keyformat.hash_key(token)
         # Only well-formed keys ever reach the cache, so a hit has passed the format check.
         verified = key_cache.cached(key_hash) or await _load_key(request, token, key_hash)
