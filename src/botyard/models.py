@@ -9,7 +9,7 @@ from botyard.idempotency.models import IdempotencyRecord
 from botyard.organizations.models import Organization
 from botyard.requestlog.models import RequestLog
 from botyard.team.models import Invitation
-from botyard.users.models import Membership, User, UserSession
+from botyard.users.models import Membership, PasswordReset, User, UserSession
 
 __all__ = [
     "ApiKey",
@@ -24,6 +24,7 @@ __all__ = [
     "Membership",
     "Message",
     "Organization",
+    "PasswordReset",
     "RequestLog",
     "User",
     "UserSession",

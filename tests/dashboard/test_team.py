@@ -32,7 +32,7 @@ def fresh_client(app: FastAPI, ip: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
-async def test_invite_shows_the_link_once_and_accepting_signs_in(
+async def test_invite_shows_the_link_once_and_the_new_user_joins_by_signing_in(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     org = await make_org(app)
@@ -58,7 +58,7 @@ async def test_invite_shows_the_link_once_and_accepting_signs_in(
             },
         )
         assert mismatch.status_code == 400
-        accepted = await invitee.post(
+        created = await invitee.post(
             path,
             data={
                 "csrf_token": csrf_of(page.text),
@@ -67,7 +67,22 @@ async def test_invite_shows_the_link_once_and_accepting_signs_in(
                 "password_confirm": "long enough pw",
             },
         )
+        # Creating the account signs nobody in: the new user signs in, which accepts.
+        assert created.status_code == 200
+        assert "Now sign in as" in created.text
+        assert not set_cookie_headers(created, SESSION_COOKIE)
+        accepted = await invitee.post(
+            "/dashboard/login",
+            data={
+                "csrf_token": csrf_of(created.text),
+                "email": email,
+                "password": "long enough pw",
+                "next": path,
+                "accept_invitation": "1",
+            },
+        )
         assert accepted.status_code == 303
+        assert accepted.headers["location"] == "/dashboard/bots"
         assert set_cookie_headers(accepted, SESSION_COOKIE)
         bots_page = await invitee.get("/dashboard/bots")
         assert bots_page.status_code == 200

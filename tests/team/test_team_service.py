@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -40,12 +41,20 @@ async def invite(app: FastAPI, org: Organization, email: str, role: Role = Role.
 async def accept(
     app: FastAPI, token: str, password: str = PASSWORD, name: str = ""
 ) -> tuple[str, str]:
+    """A new user: choose a password, then (signed in) accept."""
     async with app.state.sessionmaker() as session:
-        user, membership = await team.accept_invitation(
-            session, token, password, name, ip="192.0.2.9"
-        )
+        await team.create_invited_account(session, token, password, name)
+        invitation = await team.find_invitation(session, token)
+        user = await users.find_by_email(session, invitation.email)
+        assert user is not None
+        membership = await team.accept_as(session, token, user.id, ip="192.0.2.9")
         await session.commit()
         return user.id, membership.role
+
+
+async def failed_attempts(app: FastAPI, token: str) -> int:
+    async with app.state.sessionmaker() as session:
+        return (await team.find_invitation(session, token)).failed_attempts
 
 
 async def test_accepting_creates_the_user_and_the_membership(app: FastAPI) -> None:
@@ -73,12 +82,27 @@ async def test_accepting_creates_the_user_and_the_membership(app: FastAPI) -> No
         assert (joined.actor_type, joined.actor_id, joined.ip) == ("user", user_id, "192.0.2.9")
 
 
+async def test_creating_the_account_neither_joins_nor_signs_in(app: FastAPI) -> None:
+    org = await make_org(app)
+    token = await invite(app, org, "later@example.com")
+    async with app.state.sessionmaker() as session:
+        await team.create_invited_account(session, token, PASSWORD)
+        await session.commit()
+    async with app.state.sessionmaker() as session:
+        user = await users.find_by_email(session, "later@example.com")
+        assert user is not None
+        assert await users.membership(session, org.id, user.id) is None
+        invitation = await team.find_invitation(session, token)
+        assert team.invitation_status(invitation) is team.InvitationStatus.PENDING
+
+
 async def test_an_invitation_works_once(app: FastAPI) -> None:
     org = await make_org(app)
     token = await invite(app, org, "once@example.com")
-    await accept(app, token)
-    with pytest.raises(APIError) as used:
-        await accept(app, token)
+    user_id, _ = await accept(app, token)
+    async with app.state.sessionmaker() as session:
+        with pytest.raises(APIError) as used:
+            await team.accept_as(session, token, user_id)
     assert (used.value.status_code, used.value.code) == (409, "invitation_used")
 
 
@@ -98,21 +122,64 @@ async def test_an_unknown_token_is_refused(app: FastAPI) -> None:
     assert (unknown.value.status_code, unknown.value.code) == (404, "invitation_not_found")
 
 
-async def test_an_existing_account_proves_its_password_and_keeps_it(app: FastAPI) -> None:
+async def test_an_existing_account_is_never_changed_by_the_token(app: FastAPI) -> None:
     """The token goes to whoever invited; it must not let them take over an existing account."""
     elsewhere = await make_org(app)
     existing = await make_user(app, elsewhere, "owner", password="original password 1")
     org = await make_org(app)
     token = await invite(app, org, existing.email)
-    with pytest.raises(APIError) as wrong:
-        await accept(app, token, password="attacker chosen password")
-    assert (wrong.value.status_code, wrong.value.code) == (403, "wrong_password")
-    user_id, role = await accept(app, token, password="original password 1")
-    assert (user_id, role) == (existing.id, "member")
+    for password in ("attacker chosen password", "original password 1"):
+        async with app.state.sessionmaker() as session:
+            await team.create_invited_account(session, token, password)  # no error: no oracle
+            await session.commit()
+    assert await failed_attempts(app, token) == 2
     async with app.state.sessionmaker() as session:
         user = await users.find_by_email(session, existing.email)
         assert user is not None and verify_password(user.password_hash, "original password 1")
-        assert await users.membership(session, elsewhere.id, existing.id) is not None
+        assert await users.membership(session, org.id, existing.id) is None
+    # Signed in as that user (the login checked the password), accepting works.
+    async with app.state.sessionmaker() as session:
+        membership = await team.accept_as(session, token, existing.id)
+        await session.commit()
+    assert membership.role == "member"
+
+
+async def test_another_account_cannot_accept_and_enough_failures_void_the_link(
+    app: FastAPI,
+) -> None:
+    org = await make_org(app)
+    inviter = await make_user(app, org, "admin")
+    invitee = await make_user(app, await make_org(app), "owner")
+    token = await invite(app, org, invitee.email)
+    for attempt in range(1, team.MAX_FAILED_ATTEMPTS + 1):
+        async with app.state.sessionmaker() as session:
+            with pytest.raises(APIError) as wrong:
+                await team.accept_as(session, token, inviter.id)
+            await session.commit()
+        assert (wrong.value.status_code, wrong.value.code) == (403, "invitation_wrong_account")
+        assert await failed_attempts(app, token) == attempt
+    async with app.state.sessionmaker() as session:
+        with pytest.raises(APIError) as voided:
+            await team.accept_as(session, token, invitee.id)
+        invitation = await team.find_invitation(session, token)
+    assert (voided.value.status_code, voided.value.code) == (410, "invitation_voided")
+    assert team.invitation_status(invitation) is team.InvitationStatus.EXPIRED
+
+
+async def test_concurrent_failures_all_count(app: FastAPI) -> None:
+    """The counter is one UPDATE, so simultaneous failures cannot overwrite each other."""
+    org = await make_org(app)
+    intruder = await make_user(app, org, "admin")
+    token = await invite(app, org, "target@example.com")
+
+    async def fail_once() -> None:
+        async with app.state.sessionmaker() as session:
+            with pytest.raises(APIError):
+                await team.accept_as(session, token, intruder.id)
+            await session.commit()
+
+    await asyncio.gather(*(fail_once() for _ in range(3)))
+    assert await failed_attempts(app, token) == 3
 
 
 async def test_a_weak_password_is_refused(app: FastAPI) -> None:

@@ -22,7 +22,7 @@ from botyard.organizations.models import Organization
 from botyard.ratelimit.limiter import Bucket, Limiter
 from botyard.users import service as users
 from botyard.users.models import Membership, User, UserSession
-from botyard.users.passwords import verify_password
+from botyard.users.passwords import verify_password_async
 
 SESSION_COOKIE = "botyard_session"
 LOGIN_CSRF_COOKIE = "botyard_login_csrf"
@@ -141,7 +141,7 @@ async def organizations_of(session: AsyncSession, user_id: str) -> list[OrgChoic
 async def check_credentials(session: AsyncSession, email: str, password: str) -> User | None:
     """The user when the password matches; hashing runs even for unknown emails."""
     user = await users.find_by_email(session, email)
-    if not verify_password(user.password_hash if user else None, password):
+    if not await verify_password_async(user.password_hash if user else None, password):
         return None
     return user
 

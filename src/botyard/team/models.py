@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from botyard.core import clock
@@ -24,3 +24,5 @@ class Invitation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Submissions that did not join; enough of them void the link (see team.service)."""

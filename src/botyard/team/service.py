@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.audit.service import Actor, record
@@ -26,9 +26,10 @@ from botyard.organizations.models import Organization
 from botyard.team.models import Invitation
 from botyard.users import service as users
 from botyard.users.models import Membership, Role, User
-from botyard.users.passwords import hash_password, verify_password
+from botyard.users.passwords import hash_password_async
 
 INVITATION_TTL = timedelta(days=7)
+MAX_FAILED_ATTEMPTS = 5
 TOKEN_BYTES = 32
 
 
@@ -307,22 +308,7 @@ async def find_invitation(session: AsyncSession, token: str) -> Invitation:
     return invitation
 
 
-async def accept_invitation(
-    session: AsyncSession,
-    token: str,
-    password: str,
-    name: str = "",
-    *,
-    ip: str | None = None,
-) -> tuple[User, Membership]:
-    """Join the organization the invitation is for.
-
-    A new address gets a user with this password. An existing user who already has a password
-    must give that password (the invitation's token went to whoever invited them, so it cannot
-    be allowed to reset an account's password); one without a password sets it here.
-    """
-    invitation = await find_invitation(session, token)
-    now = clock.now()
+def _refuse_unless_pending(invitation: Invitation, now: datetime) -> None:
     state = invitation_status(invitation, now)
     if state is InvitationStatus.ACCEPTED:
         raise Conflict(
@@ -330,37 +316,106 @@ async def accept_invitation(
             "This invitation was already accepted. Log in with your email and password.",
         )
     if state is InvitationStatus.EXPIRED:
+        if invitation.failed_attempts >= MAX_FAILED_ATTEMPTS:
+            raise APIError(
+                "invitation_voided",
+                "This invitation was used unsuccessfully too many times and no longer works. "
+                "Ask an admin of the organization to invite you again.",
+                status_code=410,
+            )
         raise APIError(
             "invitation_expired",
             f"This invitation expired at {rfc3339(invitation.expires_at)}. Ask an admin of the "
             "organization to invite you again.",
             status_code=410,
         )
+
+
+async def count_failed_attempt(session: AsyncSession, invitation: Invitation) -> None:
+    """One atomic UPDATE: concurrent failures all count, and the one that reaches the limit
+    voids the link by ending its validity now (it then reads as expired)."""
+    now = clock.now()
+    await session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
+        .values(
+            failed_attempts=Invitation.failed_attempts + 1,
+            expires_at=case(
+                (Invitation.failed_attempts + 1 >= MAX_FAILED_ATTEMPTS, now),
+                else_=Invitation.expires_at,
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(invitation)
+
+
+async def create_invited_account(
+    session: AsyncSession, token: str, password: str, name: str = ""
+) -> None:
+    """Create the account an invitation is for, without signing in or joining.
+
+    The answer is the same whether or not the address already has an account, so the page
+    tells the inviter nothing: the password is checked against the policy and hashed either
+    way, and an existing account is left untouched (the submission counts as a failed
+    attempt). Either way the invitee then signs in through the normal login, with its
+    limiter, and accepts while signed in (:func:`accept_as`).
+    """
+    invitation = await find_invitation(session, token)
+    _refuse_unless_pending(invitation, clock.now())
+    users.check_password(password, email=invitation.email)
+    password_hash = await hash_password_async(password)
+    if await users.find_by_email(session, invitation.email) is not None:
+        await count_failed_attempt(session, invitation)
+        return
+    user = User(email=invitation.email, name=name.strip()[:100], password_hash=password_hash)
+    session.add(user)
+    await session.flush()
+
+
+async def accept_as(
+    session: AsyncSession, token: str, user_id: str, *, ip: str | None = None
+) -> Membership:
+    """Join the invitation's organization as the signed-in user, who must own its address.
+
+    Signing in is the proof: the token alone (which the inviter also holds) never stands for
+    a password. A different account counts as a failed attempt.
+    """
+    invitation = await find_invitation(session, token)
+    now = clock.now()
+    _refuse_unless_pending(invitation, now)
+    user = await session.get(User, user_id)
+    if user is None or user.email != invitation.email:
+        await count_failed_attempt(session, invitation)
+        raise APIError(
+            "invitation_wrong_account",
+            f"This invitation is for {invitation.email}. Sign out, then sign in with that "
+            "email to accept it.",
+            status_code=403,
+            type="insufficient_permissions",
+        )
     org = await session.get(Organization, invitation.organization_id)
     if org is None:
         raise NotFound("organization")
-
-    user = await users.find_by_email(session, invitation.email)
-    if user is None:
-        user = await users.create_user(session, invitation.email, password, name.strip())
-    elif user.password_hash is None:
-        users.check_password(password)
-        user.password_hash = hash_password(password)
-        user.name = user.name or name.strip()
-    elif not verify_password(user.password_hash, password):
-        raise APIError(
-            "wrong_password",
-            f"An account for {user.email} already exists: enter its current password to accept "
-            "the invitation.",
-            param="password",
-            status_code=403,
+    claimed = await session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.accepted_at.is_(None),
+            Invitation.expires_at > now,
         )
-
+        .values(accepted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(
+            "invitation_used",
+            "This invitation was already accepted. Log in with your email and password.",
+        )
+    await session.refresh(invitation)
     membership = await users.membership(session, org.id, user.id)
     if membership is None:
         membership = await users.add_member(session, org, user, Role(invitation.role))
-    invitation.accepted_at = now
-    await session.flush()
     await record(
         session,
         organization_id=org.id,
@@ -370,4 +425,4 @@ async def accept_invitation(
         target_id=user.id,
         data={"email": user.email, "role": membership.role, "invitation_id": invitation.id},
     )
-    return user, membership
+    return membership

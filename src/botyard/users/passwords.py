@@ -1,4 +1,18 @@
-"""Argon2id password hashing with the library's recommended parameters."""
+"""Argon2id password hashing with the library's recommended parameters.
+
+Each hash costs tens of milliseconds of CPU and 64 MiB, on purpose. Run on the event loop, a
+few concurrent login guesses would stall every other request of every tenant, so the async
+helpers run it in a small thread pool (argon2-cffi releases the GIL while it hashes) behind
+a semaphore: at most ``HASH_CONCURRENCY`` hashes run at once and the rest wait their turn
+without holding a thread, which also bounds the memory hashing can take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -6,9 +20,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 _hasher = PasswordHasher()
 
 MIN_PASSWORD_LENGTH = 10
+HASH_CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
+
+_pool = ThreadPoolExecutor(max_workers=HASH_CONCURRENCY, thread_name_prefix="argon2")
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def hash_password(password: str) -> str:
+    """Blocking: for the CLI and other code that runs off the event loop."""
     return _hasher.hash(password)
 
 
@@ -21,3 +42,24 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _gate() -> asyncio.Semaphore:
+    """One semaphore per event loop (a semaphore belongs to the loop it first waits on)."""
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(HASH_CONCURRENCY)
+    return gate
+
+
+async def hash_password_async(password: str) -> str:
+    async with _gate():
+        return await asyncio.get_running_loop().run_in_executor(_pool, hash_password, password)
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    async with _gate():
+        return await asyncio.get_running_loop().run_in_executor(
+            _pool, verify_password, password_hash, password
+        )

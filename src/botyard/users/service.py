@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botyard.core.errors import APIError, Conflict
 from botyard.organizations.models import Organization
 from botyard.users.models import Membership, Role, User
-from botyard.users.passwords import MIN_PASSWORD_LENGTH, hash_password
+from botyard.users.passwords import MIN_PASSWORD_LENGTH, hash_password_async
 
 
 def parse_role(value: str) -> Role:
@@ -29,7 +29,7 @@ def normalize_email(email: str) -> str:
     return email
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, *, email: str | None = None) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise APIError(
             "weak_password",
@@ -50,8 +50,9 @@ async def create_user(
     if await find_by_email(session, email) is not None:
         raise Conflict("email_taken", f"A user with email {email} already exists.", param="email")
     if password is not None:
-        check_password(password)
-    user = User(email=email, name=name, password_hash=hash_password(password) if password else None)
+        check_password(password, email=email)
+    password_hash = await hash_password_async(password) if password else None
+    user = User(email=email, name=name, password_hash=password_hash)
     session.add(user)
     await session.flush()
     return user

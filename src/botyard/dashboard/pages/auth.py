@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import FileResponse
 
 from botyard.core.database import DBSession
+from botyard.core.errors import APIError
 from botyard.dashboard import sessions
 from botyard.dashboard.deps import (
     CurrentMember,
@@ -18,12 +19,14 @@ from botyard.dashboard.deps import (
     forbidden,
 )
 from botyard.dashboard.web import STATIC_DIR, STATIC_FILES, DashboardRoute, redirect, render
-from botyard.users.models import UserSession
+from botyard.team import service as team
+from botyard.users.models import User, UserSession
 
 router = APIRouter(route_class=DashboardRoute)
 
 HOME = "/dashboard/bots"
 LOGIN_CSRF_MAX_AGE = 2 * 3600
+INVITATION_PATH = "/dashboard/invitations/"
 
 
 def safe_next(value: str | None) -> str:
@@ -49,6 +52,7 @@ def login_page(
     email: str = "",
     error: str | None = None,
     status_code: int = 200,
+    accepting: bool = False,
 ) -> Response:
     token = login_csrf_token(request)
     response = render(
@@ -59,6 +63,7 @@ def login_page(
         next_url=next_url,
         email=email,
         error=error,
+        accepting=accepting,
     )
     return with_login_csrf(request, response, token)
 
@@ -78,9 +83,11 @@ async def log_in(
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = HOME,
+    accept_invitation: Annotated[str, Form()] = "",
 ) -> Response:
     email = email.strip().lower()
     next_url = safe_next(next)
+    invitation_token = invitation_in(next_url) if accept_invitation else None
     if not email or not password:
         return login_page(
             request,
@@ -88,6 +95,7 @@ async def log_in(
             email=email,
             error="Enter your email and password.",
             status_code=400,
+            accepting=invitation_token is not None,
         )
     attempt = await sessions.count_login_attempt(
         request.app.state.rate_limits.limiter, client_ip(request), email
@@ -103,6 +111,7 @@ async def log_in(
                 f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
             ),
             status_code=429,
+            accepting=invitation_token is not None,
         )
     user = await sessions.check_credentials(session, email, password)
     if user is None:
@@ -112,7 +121,12 @@ async def log_in(
             email=email,
             error="That email and password do not match an account.",
             status_code=401,
+            accepting=invitation_token is not None,
         )
+    if invitation_token is not None:
+        joined = await join_on_sign_in(request, session, user, invitation_token)
+        if joined is not None:
+            return joined
     choices = await sessions.organizations_of(session, user.id)
     if not choices:
         return login_page(
@@ -126,12 +140,35 @@ async def log_in(
     return await start_session(request, session, user.id, choices[0].id, next_url)
 
 
+def invitation_in(next_url: str) -> str | None:
+    """The invitation token when the page to return to is an invitation's page."""
+    token = next_url.removeprefix(INVITATION_PATH)
+    if token == next_url or not token or "/" in token or "?" in token:
+        return None
+    return token
+
+
+async def join_on_sign_in(
+    request: Request, session: DBSession, user: User, token: str
+) -> Response | None:
+    """Signed in from an invitation's page: accept it now and open that organization.
+
+    The password was just checked by the normal login, limiter included, so this is the
+    invitation accepted while signed in. None when it cannot be (wrong account, used,
+    expired): the user lands on the invitation's page, which says why.
+    """
+    try:
+        membership = await team.accept_as(session, token, user.id, ip=client_ip(request))
+    except APIError:
+        return None
+    await sessions.forget_failed_attempts(request.app.state.rate_limits.limiter, user.email)
+    return await start_session(request, session, user.id, membership.organization_id, HOME)
+
+
 async def start_session(
     request: Request, session: DBSession, user_id: str, organization_id: str, next_url: str
 ) -> Response:
-    """Open a session and hand its cookie to the browser; shared with invitation acceptance."""
-    from botyard.users.models import User
-
+    """Open a session and hand its cookie to the browser."""
     user = await session.get(User, user_id)
     assert user is not None
     token = await sessions.open_session(

@@ -1,4 +1,10 @@
-"""Accepting an invitation: see the organization and role, set a name and password, and sign in."""
+"""An invitation's page: sign in (or create the account) first, then join while signed in.
+
+An invitation never signs anyone in. Its token is known to whoever invited, so it cannot
+stand for the invitee's password: an existing user signs in through the normal login form
+(with its attempt limit) and then accepts; a new user chooses a password, then does the
+same. The page reads the same whether or not the address already has an account.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,28 @@ from fastapi import APIRouter, Form, Request, Response
 
 from botyard.core.database import DBSession
 from botyard.core.errors import APIError
-from botyard.dashboard.deps import LoginCsrf, PageError, client_ip
-from botyard.dashboard.pages.auth import HOME, login_csrf_token, start_session, with_login_csrf
-from botyard.dashboard.web import DashboardRoute, render
+from botyard.dashboard.deps import (
+    CurrentMember,
+    DashboardContext,
+    LoginCsrf,
+    MaybeMember,
+    PageError,
+    client_ip,
+)
+from botyard.dashboard.pages.auth import HOME, login_csrf_token, with_login_csrf
+from botyard.dashboard.web import DashboardRoute, redirect, render
 from botyard.organizations.models import Organization
 from botyard.team import service as team
 from botyard.team.models import Invitation
-from botyard.users import service as users
+from botyard.users.models import UserSession
 from botyard.users.passwords import MIN_PASSWORD_LENGTH
 
 router = APIRouter(route_class=DashboardRoute)
+
+ACCOUNT_READY = (
+    "Now sign in as {email} to join. If you already had a Botyard account, use its existing "
+    "password; otherwise use the one you just chose."
+)
 
 
 async def load_invitation(session: DBSession, token: str) -> tuple[Invitation, Organization]:
@@ -35,40 +53,45 @@ async def invitation_page(
     request: Request,
     session: DBSession,
     token: str,
+    context: DashboardContext | None,
     *,
     name: str = "",
+    notice: str | None = None,
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     invitation, org = await load_invitation(session, token)
-    existing = await users.find_by_email(session, invitation.email)
     csrf_token = login_csrf_token(request)
     response = render(
         request,
         "dashboard/invitation.html",
+        context,
         status_code=status_code,
         csrf_token=csrf_token,
         invitation=invitation,
         organization=org,
         state=team.invitation_status(invitation).value,
-        has_account=existing is not None and existing.password_hash is not None,
+        voided=invitation.failed_attempts >= team.MAX_FAILED_ATTEMPTS,
         name=name,
+        notice=notice,
         error=error,
         min_password=MIN_PASSWORD_LENGTH,
         action=request.url.path,
     )
     # The token is in this page's URL: never send it on as a Referer.
     response.headers["Referrer-Policy"] = "no-referrer"
-    return with_login_csrf(request, response, csrf_token)
+    return response if context is not None else with_login_csrf(request, response, csrf_token)
 
 
 @router.get("/invitations/{token}")
-async def show_invitation(request: Request, session: DBSession, token: str) -> Response:
-    return await invitation_page(request, session, token)
+async def show_invitation(
+    request: Request, session: DBSession, context: MaybeMember, token: str
+) -> Response:
+    return await invitation_page(request, session, token, context)
 
 
 @router.post("/invitations/{token}")
-async def accept_invitation(
+async def create_account(
     request: Request,
     session: DBSession,
     _csrf: LoginCsrf,
@@ -77,16 +100,42 @@ async def accept_invitation(
     password_confirm: Annotated[str | None, Form()] = None,
     name: Annotated[str, Form()] = "",
 ) -> Response:
+    """A new user's password; the answer is the same when the address has an account."""
     if password_confirm is not None and password != password_confirm:
         return await invitation_page(
-            request, session, token, name=name, error="The two passwords differ.", status_code=400
+            request,
+            session,
+            token,
+            None,
+            name=name,
+            error="The two passwords differ.",
+            status_code=400,
         )
     try:
-        user, membership = await team.accept_invitation(
-            session, token, password, name, ip=client_ip(request)
-        )
+        await team.create_invited_account(session, token, password, name)
     except APIError as exc:
         return await invitation_page(
-            request, session, token, name=name, error=exc.message, status_code=exc.status_code
+            request, session, token, None, name=name, error=exc.message, status_code=exc.status_code
         )
-    return await start_session(request, session, user.id, membership.organization_id, HOME)
+    invitation, _ = await load_invitation(session, token)
+    return await invitation_page(
+        request, session, token, None, notice=ACCOUNT_READY.format(email=invitation.email)
+    )
+
+
+@router.post("/invitations/{token}/accept")
+async def accept_invitation(
+    request: Request, session: DBSession, context: CurrentMember, token: str
+) -> Response:
+    """Join as the signed-in user, and switch this session into the organization joined."""
+    try:
+        membership = await team.accept_as(session, token, context.user_id, ip=client_ip(request))
+    except APIError as exc:
+        return await invitation_page(
+            request, session, token, context, error=exc.message, status_code=exc.status_code
+        )
+    current = await session.get(UserSession, context.session_id)
+    assert current is not None
+    current.organization_id = membership.organization_id
+    await session.flush()
+    return redirect(HOME)
