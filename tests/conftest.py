@@ -45,6 +45,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "redis_url": None,
         "request_log_flush_interval": 3600.0,
         "secret_key": "test-master-key-for-sealing-secrets-at-rest",
+        # Webhook tests drive their own worker: one in the shared app would take their work.
+        "webhook_worker": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

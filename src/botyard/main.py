@@ -35,6 +35,8 @@ from botyard.requestlog.retention import RetentionTask
 from botyard.requestlog.router import router as logs_router
 from botyard.requestlog.writer import RequestLogWriter
 from botyard.team.router import router as team_router
+from botyard.webhooks.router import router as webhooks_router
+from botyard.webhooks.worker import DeliveryWorker
 
 logger = logging.getLogger("botyard")
 
@@ -65,9 +67,12 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         gc.collect()
         gc.freeze()
         app.state.request_log_retention.start()
+        if settings.webhook_worker:
+            app.state.webhook_worker.start()
         try:
             yield
         finally:
+            await app.state.webhook_worker.stop()
             await app.state.request_log_retention.stop()
             await app.state.request_log.stop()
             await app.state.rate_limits.limiter.close()
@@ -100,6 +105,12 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.request_log_retention = RetentionTask(
         sessionmaker, settings.request_log_retention_days
     )
+    app.state.webhook_worker = DeliveryWorker(
+        sessionmaker,
+        lambda: app_secret_box(app.state),
+        allow_private=settings.webhook_allow_private_urls,
+        poll_interval=settings.webhook_poll_interval,
+    )
     install_log_redaction()
     install_error_handlers(app)
     install_idempotency(app)
@@ -124,6 +135,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         analytics_router,
         team_router,
         api_keys_router,
+        webhooks_router,
         logs_router,
         audit_router,
         reference_router,

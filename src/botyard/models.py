@@ -10,6 +10,12 @@ from botyard.organizations.models import Organization
 from botyard.requestlog.models import RequestLog
 from botyard.team.models import Invitation
 from botyard.users.models import Membership, PasswordReset, User, UserSession
+from botyard.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "ApiKey",
@@ -28,4 +34,8 @@ __all__ = [
     "RequestLog",
     "User",
     "UserSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

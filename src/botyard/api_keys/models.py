@@ -57,6 +57,9 @@ class ApiKey(Base):
     revoked_use_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, default=None, doc="Last time someone presented this key after revocation"
     )
+    leaked_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=None, doc="When a leak report revoked this key"
+    )
 
 
 class ApiKeyAddress(Base):

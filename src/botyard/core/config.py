@@ -90,6 +90,26 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
         return networks
 
+    webhook_allow_private_urls: bool = Field(
+        False,
+        description="Let webhook URLs be plain http and point at loopback, private, link-local "
+        "or CGNAT addresses (a private network, or tests); off, only public https URLs",
+    )
+    webhook_worker: bool = Field(
+        True, description="Run the webhook delivery worker in this process"
+    )
+    webhook_poll_interval: float = Field(
+        1.0, gt=0, description="Seconds between the delivery worker's looks for due deliveries"
+    )
+    secret_scanning_keys: str | None = Field(
+        None,
+        description="A file of GitHub's secret scanning public_keys JSON, which verifies "
+        "POST /v1/secret-scanning/github; unset, that endpoint is closed",
+    )
+    credential_revocation_limit: int = Field(
+        60, ge=1, description="POST /v1/credentials/revoke calls per client IP per window"
+    )
+
     session_ttl_hours: int = Field(12, ge=1)
     secure_cookies: bool | None = Field(
         None, description="Force the Secure flag on cookies; by default set when served over HTTPS"

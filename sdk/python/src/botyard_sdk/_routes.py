@@ -51,6 +51,17 @@ ROUTES: dict[str, Route] = {
     "api_keys.retrieve": Route("GET", "/v1/api-keys/{key_id}"),
     "api_keys.revoke": Route("DELETE", "/v1/api-keys/{key_id}"),
     "api_keys.rotate": Route("POST", "/v1/api-keys/{key_id}/rotate"),
+    "webhooks.list": Route("GET", "/v1/webhooks"),
+    "webhooks.create": Route("POST", "/v1/webhooks"),
+    "webhooks.retrieve": Route("GET", "/v1/webhooks/{webhook_id}"),
+    "webhooks.update": Route("PATCH", "/v1/webhooks/{webhook_id}"),
+    "webhooks.delete": Route("DELETE", "/v1/webhooks/{webhook_id}"),
+    "webhooks.rotate_secret": Route("POST", "/v1/webhooks/{webhook_id}/rotate-secret"),
+    "webhooks.test": Route("POST", "/v1/webhooks/{webhook_id}/test"),
+    "webhooks.deliveries.list": Route("GET", "/v1/webhooks/{webhook_id}/deliveries"),
+    "webhooks.deliveries.retry": Route(
+        "POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"
+    ),
     "logs.list": Route("GET", "/v1/logs"),
     "logs.usage": Route("GET", "/v1/logs/usage"),
     "audit_log.list": Route("GET", "/v1/audit-log"),

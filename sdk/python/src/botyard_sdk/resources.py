@@ -43,6 +43,9 @@ from botyard_sdk.types import (
     RequestLog,
     TeamMember,
     Usage,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
 )
 
 Transport = SyncTransport | AsyncTransport
@@ -348,6 +351,80 @@ class ApiKeys(Resource[M]):
         return Call(path={"key_id": key_id}, body={"grace_period": duration(grace)})
 
 
+class Deliveries(Resource[M]):
+    """An endpoint's deliveries: ``/v1/webhooks/{webhook_id}/deliveries``."""
+
+    @list_operation("webhooks.deliveries.list", WebhookDelivery.from_api)
+    def list(self, webhook_id: str, *, limit: int | None = None, cursor: str | None = None) -> Call:
+        return Call(path={"webhook_id": webhook_id}, query={"limit": limit, "cursor": cursor})
+
+    @operation("webhooks.deliveries.retry", WebhookDelivery.from_api)
+    def retry(self, webhook_id: str, delivery_id: str) -> Call:
+        """Send a delivery again now, with the same ``webhook-id``."""
+        return Call(path={"webhook_id": webhook_id, "delivery_id": delivery_id})
+
+
+class Webhooks(Resource[M]):
+    """Webhook endpoints: ``/v1/webhooks`` (admin keys), with ``deliveries`` below each."""
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.deliveries: Deliveries[M] = Deliveries(transport)
+
+    @list_operation("webhooks.list", WebhookEndpoint.from_api)
+    def list(self, *, limit: int | None = None, cursor: str | None = None) -> Call:
+        return Call(query={"limit": limit, "cursor": cursor})
+
+    @operation("webhooks.create", WebhookEndpointCreated.from_api)
+    def create(
+        self,
+        *,
+        url: str,
+        events: Sequence[str] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> Call:
+        """Add an endpoint; its signing secret is in the answer's ``secret``, shown this once."""
+        event_list = list(events) if events is not None else None
+        return Call(
+            body=given(url=url, events=event_list, description=description, enabled=enabled)
+        )
+
+    @operation("webhooks.retrieve", WebhookEndpoint.from_api)
+    def retrieve(self, webhook_id: str) -> Call:
+        return Call(path={"webhook_id": webhook_id})
+
+    @operation("webhooks.update", WebhookEndpoint.from_api)
+    def update(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> Call:
+        event_list = list(events) if events is not None else None
+        return Call(
+            path={"webhook_id": webhook_id},
+            body=given(url=url, events=event_list, description=description, enabled=enabled),
+        )
+
+    @operation("webhooks.delete", Deleted.from_api)
+    def delete(self, webhook_id: str) -> Call:
+        return Call(path={"webhook_id": webhook_id})
+
+    @operation("webhooks.rotate_secret", WebhookEndpointCreated.from_api)
+    def rotate_secret(self, webhook_id: str) -> Call:
+        """A new secret; for 24 hours deliveries are signed with both."""
+        return Call(path={"webhook_id": webhook_id})
+
+    @operation("webhooks.test", WebhookDelivery.from_api)
+    def test(self, webhook_id: str) -> Call:
+        """Send one ``webhook.test`` event to this endpoint only."""
+        return Call(path={"webhook_id": webhook_id})
+
+
 class Logs(Resource[M]):
     """The organization's request log: ``/v1/logs`` (admin keys)."""
 
@@ -426,6 +503,7 @@ class Root(Resource[M]):
         self.analytics: AnalyticsResource[M] = AnalyticsResource(transport)
         self.team: Team[M] = Team(transport)
         self.api_keys: ApiKeys[M] = ApiKeys(transport)
+        self.webhooks: Webhooks[M] = Webhooks(transport)
         self.logs: Logs[M] = Logs(transport)
         self.audit_log: AuditLog[M] = AuditLog(transport)
 

@@ -48,6 +48,10 @@ __all__ = [
     "TeamMember",
     "Usage",
     "UsageBucket",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEndpointCreated",
 ]
 
 T = TypeVar("T")
@@ -352,6 +356,61 @@ class ApiKeyRotated(ApiKeyCreated):
 
     __schema__ = "ApiKeyRotated"
     previous_key: ApiKey
+
+
+# Webhooks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookEndpoint(APIObject):
+    """Where events are sent; never its signing secret."""
+
+    __schema__ = "WebhookEndpointOut"
+    object: str = "webhook_endpoint"
+    id: str
+    url: str
+    description: str
+    events: tuple[str, ...]
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookEndpointCreated(WebhookEndpoint):
+    """A new endpoint or a rotated secret; ``secret`` is shown in this response only (not in
+    repr). Pass it to :func:`botyard_sdk.webhooks.verify`."""
+
+    __schema__ = "WebhookEndpointCreated"
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookAttempt(APIObject):
+    __schema__ = "WebhookAttemptOut"
+    at: datetime
+    response_status: int | None
+    duration_ms: int
+    response_body: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookDelivery(APIObject):
+    """One event for one endpoint, with every attempt to send it."""
+
+    __schema__ = "WebhookDeliveryOut"
+    object: str = "webhook_delivery"
+    id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    status: str
+    """``pending``, ``succeeded`` or ``failed``."""
+    next_attempt_at: datetime | None
+    created_at: datetime
+    attempts: tuple[WebhookAttempt, ...]
 
 
 # Request logs and audit ---------------------------------------------------------------------
