@@ -50,9 +50,10 @@ def _entity_tag(body: bytes) -> str:
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
-    """If-None-Match uses the weak comparison: ``W/"x"`` matches ``"x"``; ``*`` matches any."""
-    if if_none_match.strip() == "*":
-        return True
+    """If-None-Match uses the weak comparison: ``W/"x"`` matches ``"x"``.
+
+    ``*`` matches nothing here: RFC 9110 gives it a use on unsafe methods, and on a GET it
+    would turn every read into an uncounted 304 without the client holding anything."""
     for candidate in if_none_match.split(","):
         candidate = candidate.strip()
         if candidate.startswith("W/"):
@@ -70,6 +71,8 @@ def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 NO_STORE_HEADER = (b"cache-control", b"no-store")
+VALIDATOR_MATCHED = "validator_matched"
+"""Set in the request state when the client's ETag matched: the one 304 that is refunded."""
 
 
 class ConditionalGet:
@@ -78,10 +81,11 @@ class ConditionalGet:
     Created by the middleware only for such an answer to a GET that is not marked no-store,
     since it buffers the body to hash it."""
 
-    __slots__ = ("chunks", "if_none_match", "send", "start")
+    __slots__ = ("chunks", "if_none_match", "send", "start", "state")
 
     def __init__(self, scope: Scope, start: Message, send: Send) -> None:
         self.if_none_match = header(scope, b"if-none-match")
+        self.state: dict[str, Any] = scope["state"]
         self.send = send
         self.start = start
         self.chunks: list[bytes] = []
@@ -100,6 +104,7 @@ class ConditionalGet:
         if self.if_none_match is not None and _matches(self.if_none_match, etag):
             kept = [(k, v) for k, v in headers if k.lower() not in NOT_MODIFIED_DROPS]
             kept.append((b"etag", etag.encode()))
+            self.state[VALIDATOR_MATCHED] = True
             await self.send({**self.start, "status": 304, "headers": kept})
             await self.send({"type": "http.response.body", "body": b""})
             return
@@ -195,7 +200,11 @@ class ApiMiddleware:
             headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode()), *extra]
             decision: Decision | None = state.get("rate_limit")
             if decision is not None:
-                if status == 304 and "rate_limit_buckets" in state:
+                if (
+                    status == 304
+                    and state.pop(VALIDATOR_MATCHED, False)
+                    and "rate_limit_buckets" in state
+                ):
                     decision = await app_state.rate_limits.limiter.refund(
                         state.pop("rate_limit_buckets"), decision.window, clock.timestamp()
                     )
