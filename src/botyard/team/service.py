@@ -13,9 +13,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import ColumnElement, CursorResult, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.audit.service import Actor, record
 from botyard.core import clock
@@ -82,26 +85,75 @@ def _require_owner(acting_role: Role, action: str) -> None:
         )
 
 
-async def _owner_count_locked(session: AsyncSession, organization_id: str) -> int:
-    """Owners, with their rows locked on PostgreSQL so two demotions cannot both pass."""
-    query = (
-        select(Membership.id)
-        .where(Membership.organization_id == organization_id, Membership.role == Role.OWNER.value)
-        .with_for_update()
+def _last_owner(member: Member, what: str) -> Conflict:
+    return Conflict(
+        "last_owner",
+        f"{member.user.email} is the organization's only owner and cannot {what}. "
+        "Make another member an owner first.",
     )
-    return len((await session.scalars(query)).all())
 
 
-async def _refuse_last_owner(session: AsyncSession, member: Member, what: str) -> None:
-    if (
-        member.role is Role.OWNER
-        and await _owner_count_locked(session, member.membership.organization_id) <= 1
-    ):
-        raise Conflict(
-            "last_owner",
-            f"{member.user.email} is the organization's only owner and cannot {what}. "
-            "Make another member an owner first.",
+async def _lock_organization(session: AsyncSession, organization_id: str) -> None:
+    """Serialize owner changes of one organization on PostgreSQL (SQLite has no row locks).
+
+    Under READ COMMITTED the owner count in the next statement is read from that statement's
+    snapshot, which does not see a concurrent uncommitted demotion of another owner; holding
+    the organization's row makes the second change wait for the first to commit.
+    """
+    await session.execute(
+        select(Organization.id).where(Organization.id == organization_id).with_for_update()
+    )
+
+
+def _other_owners_exist(member: Member) -> ColumnElement[bool]:
+    """True while someone else holds the owner role, evaluated inside the writing statement.
+
+    On SQLite the statement runs under the database's single write lock, so the count and
+    the write are one atomic step; on PostgreSQL the organization's row lock makes it so.
+    """
+    others = aliased(Membership)
+    return (
+        select(func.count())
+        .select_from(others)
+        .where(
+            others.organization_id == member.membership.organization_id,
+            others.role == Role.OWNER.value,
+            others.id != member.membership.id,
         )
+        .scalar_subquery()
+        > 0
+    )
+
+
+async def _demote_owner(session: AsyncSession, member: Member, role: Role) -> None:
+    """Change an owner's role in one statement that refuses when no other owner remains."""
+    await _lock_organization(session, member.membership.organization_id)
+    changed = await session.execute(
+        update(Membership)
+        .where(
+            Membership.id == member.membership.id,
+            Membership.role == Role.OWNER.value,
+            _other_owners_exist(member),
+        )
+        .values(role=role.value)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], changed).rowcount != 1:
+        raise _last_owner(member, "be demoted")
+    set_committed_value(member.membership, "role", role.value)
+
+
+async def _delete_owner(session: AsyncSession, member: Member) -> None:
+    """Delete an owner's membership in one statement that refuses when no other owner remains."""
+    await _lock_organization(session, member.membership.organization_id)
+    deleted = await session.execute(
+        delete(Membership)
+        .where(Membership.id == member.membership.id, _other_owners_exist(member))
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], deleted).rowcount != 1:
+        raise _last_owner(member, "leave the organization")
+    session.expunge(member.membership)
 
 
 async def list_members(
@@ -256,9 +308,10 @@ async def change_role(
         _require_owner(acting_role, "make someone an owner")
     if previous is Role.OWNER:
         _require_owner(acting_role, "change an owner's role")
-        await _refuse_last_owner(session, member, "be demoted")
-    member.membership.role = role.value
-    await session.flush()
+        await _demote_owner(session, member, role)
+    else:
+        member.membership.role = role.value
+        await session.flush()
     await record(
         session,
         organization_id=member.membership.organization_id,
@@ -278,9 +331,10 @@ async def remove_member(
     _require_manager(acting_role)
     if member.role is Role.OWNER:
         _require_owner(acting_role, "remove an owner")
-        await _refuse_last_owner(session, member, "leave the organization")
-    await session.delete(member.membership)
-    await session.flush()
+        await _delete_owner(session, member)
+    else:
+        await session.delete(member.membership)
+        await session.flush()
     await record(
         session,
         organization_id=member.membership.organization_id,
