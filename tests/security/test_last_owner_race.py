@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from tests.conftest import fresh_ip
 from tests.dashboard.helpers import login
 from tests.factories import auth, make_key, make_org, make_user
