@@ -134,9 +134,9 @@ def test_team_invite_and_accept(browser: Any, live_server: LiveServer) -> None:
     invite_page.goto(link)
     assert invite_page.inner_text("#invite-org") == org
     assert invite_page.inner_text("#invite-role") == "Admin"
-    invite_page.fill("input[name=name]", "Ivy Invitee")
-    invite_page.fill("input[name=password]", "a long new password")
-    invite_page.fill("input[name=password_confirm]", "a long new password")
+    invite_page.fill("#accept-form input[name=name]", "Ivy Invitee")
+    invite_page.fill("#accept-form input[name=password]", "a long new password")
+    invite_page.fill("#accept-form input[name=password_confirm]", "a long new password")
     invite_page.click("#accept-form button[type=submit]")
     invite_page.wait_for_selector("#invite-notice")
     invite_page.fill("#signin-form input[name=password]", "a long new password")
