@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist processes for make test (the suite is mostly waiting on servers and browsers)
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint format bench bench-http clean screenshots
 
@@ -27,7 +29,7 @@ run: $(VENV)/.installed
 
 ## Install with dev extras (and the Python SDK) and run the whole suite (PostgreSQL/Redis parts skip if absent)
 test: $(VENV)/.installed-dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 ## ruff on everything; mypy on the server, and mypy --strict on the Python SDK (sdk/python)
 lint: $(VENV)/.installed-dev

@@ -93,15 +93,23 @@ _backend_outcomes: dict[tuple[str, str], dict[str, int]] = {}
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Tag the report with its backend; the tag travels with it from an xdist worker."""
     report = yield
     callspec = getattr(item, "callspec", None)
     if callspec is not None and (report.when == "call" or report.outcome != "passed"):
         for fixture, label in BACKEND_FIXTURES.items():
             backend = callspec.params.get(fixture)
             if backend is not None:
-                counts = _backend_outcomes.setdefault((label, str(backend)), {})
-                counts[report.outcome] = counts.get(report.outcome, 0) + 1
+                report.user_properties.append(("backend", f"{label}\t{backend}"))
     return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name == "backend":
+            label, backend = str(value).split("\t", 1)
+            counts = _backend_outcomes.setdefault((label, backend), {})
+            counts[report.outcome] = counts.get(report.outcome, 0) + 1
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
