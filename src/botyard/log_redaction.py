@@ -1,7 +1,8 @@
 """Secrets kept out of log lines that quote URLs (uvicorn's access log above all).
 
 API keys refused in a URL, key-like query parameters and invitation tokens (which travel in the
-accept link's path) are replaced with ``[redacted]`` before any handler formats the record.
+accept link's path) are replaced with ``[redacted]`` before any handler formats the record,
+whether the URL spells them plainly or percent-encoded (uvicorn logs the query string raw).
 """
 
 from __future__ import annotations
@@ -12,23 +13,43 @@ import re
 from botyard.api_keys import keyformat
 
 REDACTED = "[redacted]"
+_ENCODED = "%(?:25)*"
+"""Percent-encoding, applied once or more: ``%62``, ``%2562`` … all end up as ``b``."""
+_KEY_CHAR = rf"(?:[0-9A-Za-z]|{_ENCODED}(?:3[0-9]|[46][1-9A-Fa-f]|[57][0-9Aa]))"
+
+
+def _spelled(char: str, any_case: bool = False) -> str:
+    """A pattern for ``char`` as a URL may carry it: as itself or percent-encoded, so a key or
+    a parameter name cannot slip past redaction by being encoded (``%62yk_…``)."""
+    forms = sorted({char, char.swapcase()} if any_case else {char})
+    alternatives = [re.escape(form) for form in forms]
+    for form in forms:
+        code = f"{ord(form):02X}"
+        high, low = code[0], code[1]
+        alternatives.append(_ENCODED + high + (f"[{low}{low.lower()}]" if low.isalpha() else low))
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def _spelled_word(word: str, any_case: bool = False) -> str:
+    return "".join(_spelled(char, any_case) for char in word)
+
+
+_PARAM_NAMES = "|".join(_spelled_word(name, any_case=True) for name in ("api_key", "key", "token"))
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(rf"{keyformat.PREFIX}[0-9A-Za-z]+"), REDACTED),
-    (re.compile(r"(?i)([?&](?:api_key|key|token)=)[^&\s\"#]*"), rf"\1{REDACTED}"),
+    (re.compile(_spelled_word(keyformat.PREFIX) + _KEY_CHAR + "+"), REDACTED),
+    (re.compile(rf"([?&](?:{_PARAM_NAMES})=)[^&\s\"#]*"), rf"\1{REDACTED}"),
     (re.compile(r"(/dashboard/invitations/)[^/?#\s\"]+"), rf"\1{REDACTED}"),
 )
 REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "botyard")
 
 
-_KEY_MARKER = keyformat.PREFIX
-_PARAM_MARKER = "="
-_INVITATION_MARKER = "/dashboard/invitations/"
+_MARKERS = (keyformat.PREFIX, "=", "%", "/dashboard/invitations/")
 
 
 def redact(text: str) -> str:
     # Text holding none of the markers matches no pattern: the usual access-log line (every
     # request writes one) skips the three regexes.
-    if _KEY_MARKER not in text and _PARAM_MARKER not in text and _INVITATION_MARKER not in text:
+    if not any(marker in text for marker in _MARKERS):
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)

@@ -19,15 +19,32 @@ URL_KEY_PARAMS = frozenset({"api_key", "key", "token"})
 KEY_LIKE = re.compile(rf"{keyformat.PREFIX}[0-9A-Za-z]{{8,}}")
 
 
-def exposed_key(path: str, query_string: bytes) -> tuple[str, str] | None:
-    """Where a key appears in the URL (a parameter name or "path") and the candidate key."""
-    decoded_path = unquote(path)
-    match = KEY_LIKE.search(decoded_path)
+DECODING_ROUNDS = 3
+"""How many times a URL part is percent-decoded when looking for a key: a proxy or a log
+reader down the line may decode what Botyard decoded once (``%2562yk_…``)."""
+
+
+def _decoded(text: str) -> str:
+    for _ in range(DECODING_ROUNDS):
+        if "%" not in text:
+            break
+        text = unquote(text)
+    return text
+
+
+def exposed_key(path: str, query_string: bytes) -> tuple[str | None, str] | None:
+    """Where a key appears in the URL and the candidate key: ``"path"``, the name of the
+    query parameter that carries it, or None when the parameter's name is the key itself."""
+    match = KEY_LIKE.search(_decoded(path))
     if match:
         return "path", match.group(0)
     if not query_string:
         return None
-    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+    for raw_name, raw_value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        name, value = _decoded(raw_name), _decoded(raw_value)
+        match = KEY_LIKE.search(name)
+        if match:
+            return None, match.group(0)
         if name.lower() in URL_KEY_PARAMS:
             return name, value.strip()
         match = KEY_LIKE.search(value)
@@ -48,7 +65,12 @@ async def check_url(
     if keyformat.format_problem(candidate) is None:
         key_hash = keyformat.hash_key(candidate)
         verified = await key_cache.lookup(key_hash, engine)
-    place = "the URL path" if where == "path" else f"the URL (query parameter {where!r})"
+    if where == "path":
+        place = "the URL path"
+    elif where is None:
+        place = "the URL (as a query parameter's name)"
+    else:
+        place = f"the URL (query parameter {where[:40]!r})"
     error = InvalidAPIKey(
         "api_key_in_url",
         f"an API key was sent in {place}. Keys must never be put in URLs, where logs and "
