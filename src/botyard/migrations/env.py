@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from botyard.core.database import create_engine
+from botyard.core.migrate import migration_lock
 from botyard.models import Base
 
 target_metadata = Base.metadata
@@ -18,7 +19,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
-    with context.begin_transaction():
+    with context.begin_transaction(), migration_lock(connection):
         context.run_migrations()
 
 
