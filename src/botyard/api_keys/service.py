@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.api_keys import keyformat
 from botyard.api_keys.cache import key_cache
@@ -16,6 +18,7 @@ from botyard.audit.service import Actor, record
 from botyard.core import clock
 from botyard.core.database import after_commit
 from botyard.core.errors import APIError, Conflict, InsufficientPermissions, NotFound
+from botyard.core.ids import new_id
 from botyard.core.pagination import paginate
 from botyard.core.timefmt import rfc3339
 from botyard.organizations.models import Organization
@@ -122,14 +125,18 @@ async def create_key(
     allowed_ips: list[str] | None = None,
     rate_limit: int | None = None,
     creator_scopes: frozenset[str] | None = None,
+    key_id: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Returns the row and the plaintext key, which is shown once and never stored."""
+    """Returns the row and the plaintext key, which is shown once and never stored.
+
+    ``key_id`` is given by a rotation, which names the successor before creating it."""
     scopes = validate_scopes(scopes)
     check_not_wider(scopes, creator_scopes)
     if rate_limit is not None and rate_limit < 1:
         raise APIError("invalid_rate_limit", "rate_limit must be at least 1.", param="rate_limit")
     plaintext = keyformat.generate()
     key = ApiKey(
+        id=key_id or new_id("key"),
         organization_id=org.id,
         name=validate_name(name),
         key_hash=keyformat.hash_key(plaintext),
@@ -195,12 +202,43 @@ async def list_keys(
     )
 
 
+def _still_live(now: datetime) -> ColumnElement[bool]:
+    """Not revoked and not expired, judged by the row as the writing statement sees it."""
+    return and_(
+        or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now),
+        or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+    )
+
+
+async def _update_if(
+    session: AsyncSession, key: ApiKey, condition: ColumnElement[bool], **values: Any
+) -> bool:
+    """One conditional UPDATE of the key's row; the loaded object follows when it applied.
+
+    The condition is checked by the statement itself (under SQLite's write lock, or
+    PostgreSQL's row lock, which re-checks it against a concurrent committed change), so two
+    requests that both read the key as live cannot both act on it.
+    """
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key.id, condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        return False
+    for name, value in values.items():
+        set_committed_value(key, name, value)
+    return True
+
+
 async def revoke(session: AsyncSession, key: ApiKey, actor: Actor) -> ApiKey:
     """Final and idempotent: revoking a revoked key changes nothing and records nothing."""
-    if key.revoked_at is not None and key.revoked_at <= clock.now():
+    now = clock.now()
+    unrevoked = or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now)
+    if not await _update_if(session, key, unrevoked, revoked_at=now):
+        await session.refresh(key)
         return key
-    key.revoked_at = clock.now()
-    await session.flush()
     await record(
         session,
         organization_id=key.organization_id,
@@ -212,6 +250,18 @@ async def revoke(session: AsyncSession, key: ApiKey, actor: Actor) -> ApiKey:
     )
     _evict_on_commit(session, key.id)
     return key
+
+
+def _refusal(key: ApiKey, now: datetime) -> Conflict:
+    state = status_of(key, now)
+    if state is not KeyStatus.ACTIVE:
+        return Conflict(
+            f"key_{state.value}", f"This key is {state.value}; create a new key instead."
+        )
+    return Conflict(
+        "already_rotated",
+        f"This key was already rotated to {key.rotated_to}; rotate that key instead.",
+    )
 
 
 async def rotate(
@@ -230,17 +280,27 @@ async def rotate(
             param="grace_period",
         )
     now = clock.now()
-    state = status_of(key, now)
-    if state is not KeyStatus.ACTIVE:
-        raise Conflict(
-            f"key_{state.value}", f"This key is {state.value}; create a new key instead."
-        )
-    if key.rotated_to is not None:
-        raise Conflict(
-            "already_rotated",
-            f"This key was already rotated to {key.rotated_to}; rotate that key instead.",
-        )
+    if status_of(key, now) is not KeyStatus.ACTIVE or key.rotated_to is not None:
+        raise _refusal(key, now)
     lifetime = key.expires_at - key.created_at if key.expires_at else None
+    # The old row is claimed first, in one conditional UPDATE: of concurrent rotations (or a
+    # rotation and a revocation) exactly one gets it; the others mint nothing.
+    new_key_id = new_id("key")
+    ends: dict[str, datetime | None] = (
+        {"revoked_at": now}
+        if grace == timedelta(0)
+        else {"expires_at": min(key.expires_at, now + grace) if key.expires_at else now + grace}
+    )
+    claimed = await _update_if(
+        session,
+        key,
+        and_(ApiKey.rotated_to.is_(None), _still_live(now)),
+        rotated_to=new_key_id,
+        **ends,
+    )
+    if not claimed:
+        await session.refresh(key)
+        raise _refusal(key, now)
     new_key, plaintext = await create_key(
         session,
         org,
@@ -250,14 +310,9 @@ async def rotate(
         expires_at=now + lifetime if lifetime else None,
         allowed_ips=key.allowed_ips,
         rate_limit=key.rate_limit,
+        key_id=new_key_id,
     )
     new_key.rotated_from = key.id
-    key.rotated_to = new_key.id
-    if grace == timedelta(0):
-        key.revoked_at = now
-    else:
-        end = now + grace
-        key.expires_at = min(key.expires_at, end) if key.expires_at else end
     await session.flush()
     await record(
         session,
