@@ -22,7 +22,7 @@ from botyard.api_keys.cache import VerifiedKey
 from botyard.api_keys.url_guard import check_url
 from botyard.core import clock
 from botyard.core.asgi import header
-from botyard.core.errors import InvalidAPIKey, error_response
+from botyard.core.errors import InvalidAPIKey, error_response, unexpected_error_response
 from botyard.core.ids import new_time_ordered_id
 from botyard.core.route_marks import NO_STORE, has_mark
 from botyard.idempotency import service as idempotency
@@ -193,9 +193,12 @@ class ApiMiddleware:
         is_api = scope["path"].startswith(LOGGED_PREFIX)
         conditional = is_api and scope["method"] == "GET"
         validator: ConditionalGet | None = None
+        started_response = False
 
         async def with_headers(message: Message, *extra: tuple[bytes, bytes]) -> Message:
             """The response start with the request id and rate-limit headers (a 304 refunded)."""
+            nonlocal started_response
+            started_response = True
             status = status_holder[0] = message["status"]
             headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode()), *extra]
             decision: Decision | None = state.get("rate_limit")
@@ -247,6 +250,13 @@ class ApiMiddleware:
                     await self._refuse_key_in_url(scope, receive, finish, *refused)
                     return
             await self.app(scope, self._capped(scope, receive), responder)
+        except Exception:
+            if started_response:
+                raise  # too late for an error response: the server closes the connection
+            # Answered here, the exception never reaches the server, which would close the
+            # keep-alive connection after the 500 without saying `Connection: close`.
+            response = unexpected_error_response(Request(scope), stamped=True)
+            await response(scope, receive, finish)
         finally:
             if capture is not None:
                 await capture.release_unanswered()

@@ -175,7 +175,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+def unexpected_error_response(request: Request, *, stamped: bool = False) -> JSONResponse:
+    """The 500 for an exception no handler claimed (logged here, with its traceback).
+
+    The API middleware answers with it itself instead of letting the exception reach the
+    server, which would close the keep-alive connection without ``Connection: close``.
+    """
     logger.exception("unhandled error in %s %s", request.method, request.url.path)
     request_id = request_id_of(request)
     return error_response(
@@ -184,9 +189,13 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         type="api_error",
         code="internal_error",
         message="Something went wrong on our side. Quote the request id if you contact support.",
-        # This response is sent outside the middleware that stamps every other one.
-        headers={"X-Request-Id": request_id} if request_id else None,
+        # Unless ``stamped``, this is sent outside the middleware that stamps every response.
+        headers={"X-Request-Id": request_id} if request_id and not stamped else None,
     )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_error_response(request)
 
 
 def install_error_handlers(app: FastAPI) -> None:
