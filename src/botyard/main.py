@@ -16,6 +16,7 @@ from botyard.analytics.router import router as analytics_router
 from botyard.api_keys.cache import key_cache
 from botyard.api_keys.router import router as api_keys_router
 from botyard.audit.router import router as audit_router
+from botyard.bots.knowledge_index import MB, knowledge_indexes
 from botyard.bots.router import router as bots_router
 from botyard.conversations.router import router as conversations_router
 from botyard.core.config import Settings, get_settings
@@ -57,6 +58,10 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     key_cache.ttl = settings.key_cache_ttl
+    knowledge_indexes.configure(
+        max_bytes=settings.knowledge_index_memory_mb * MB,
+        bot_max_bytes=settings.knowledge_index_bot_memory_mb * MB,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

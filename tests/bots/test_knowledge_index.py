@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
 from fastapi import FastAPI
 
 from botyard.bots.knowledge_index import KnowledgeIndexCache
 from botyard.bots.models import Bot, KnowledgeEntry
+from botyard.conversations.ranking import Document, IndexBuilder, KnowledgeIndex
 from tests.factories import make_bot, make_org
 
 
@@ -66,3 +73,76 @@ async def test_the_cache_keeps_only_the_most_recently_used_bots(app: FastAPI) ->
         assert await cache.index_for(session, bots[0]) is first
         await cache.index_for(session, bots[1])
     assert cache.builds == builds + 1
+
+
+async def test_the_cache_keeps_its_estimated_bytes_under_the_cap(app: FastAPI) -> None:
+    org = await make_org(app)
+    bots = [await make_bot(app, org) for _ in range(3)]
+    for number, bot in enumerate(bots):
+        await add_entry(app, bot, f"question {number}", " ".join(f"word{i}x" for i in range(300)))
+    sizing = KnowledgeIndexCache()
+    async with app.state.sessionmaker() as session:
+        size = (await sizing.index_for(session, bots[0])).estimated_bytes
+        cache = KnowledgeIndexCache(max_bytes=int(size * 2.5))
+        indexes = [await cache.index_for(session, bot) for bot in bots]
+    assert len(cache) == 2  # the third pushed the least recently used one out
+    assert cache.bytes == sum(index.estimated_bytes for index in indexes[1:]) <= cache.max_bytes
+    cache.evict(bots[1].id)
+    assert (len(cache), cache.bytes) == (1, indexes[2].estimated_bytes)
+    cache.configure(max_bytes=size // 2, bot_max_bytes=size)
+    assert (len(cache), cache.bytes, cache.bot_max_bytes) == (0, 0, size // 2)
+
+
+async def test_concurrent_messages_share_one_build_made_off_the_event_loop(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await make_bot(app, await make_org(app))
+    await add_entry(app, bot, "How do I get a refund?", "Ask billing.")
+    threads: list[str] = []
+    add = IndexBuilder.add
+
+    def recording_add(builder: IndexBuilder, documents: Sequence[Document]) -> bool:
+        threads.append(threading.current_thread().name)
+        time.sleep(0.2)  # a slow build, so the other requests arrive while it runs
+        return add(builder, documents)
+
+    monkeypatch.setattr(IndexBuilder, "add", recording_add)
+    cache = KnowledgeIndexCache()
+
+    async def one() -> object:
+        async with app.state.sessionmaker() as session:
+            return await cache.index_for(session, bot)
+
+    indexes = await asyncio.gather(*(one() for _ in range(5)))
+    assert cache.builds == 1
+    assert all(index is indexes[0] for index in indexes)
+    assert threads == ["knowledge-index_0"]
+
+
+async def test_a_cancelled_build_is_taken_over_by_the_next_waiter(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await make_bot(app, await make_org(app))
+    await add_entry(app, bot, "How do I get a refund?", "Ask billing.")
+    add = IndexBuilder.add
+
+    def slow_add(builder: IndexBuilder, documents: Sequence[Document]) -> bool:
+        time.sleep(0.2)
+        return add(builder, documents)
+
+    monkeypatch.setattr(IndexBuilder, "add", slow_add)
+    cache = KnowledgeIndexCache()
+
+    async def one() -> KnowledgeIndex:
+        async with app.state.sessionmaker() as session:
+            return await cache.index_for(session, bot)
+
+    leader = asyncio.create_task(one())
+    await asyncio.sleep(0.05)
+    follower = asyncio.create_task(one())
+    await asyncio.sleep(0.05)
+    leader.cancel()
+    index = await follower
+    assert leader.cancelled()
+    assert index.rank("refund") != []
+    assert cache.builds == 1

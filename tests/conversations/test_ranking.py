@@ -1,12 +1,18 @@
 """Tests for the knowledge-base ranking that decides whether a bot answers or falls back."""
 
+import gc
 import random
+import tracemalloc
 
 import pytest
 
 from botyard.conversations.ranking import (
     DEFAULT_ANSWER_THRESHOLD,
+    MAX_TYPO_LENGTH,
+    MAX_WORD_LENGTH,
+    MAX_WORDS_PER_ENTRY,
     Document,
+    IndexBuilder,
     KnowledgeIndex,
     Match,
     _Analyzer,
@@ -209,3 +215,93 @@ def test_labelled_set_is_big_enough_and_consistent() -> None:
     assert {expected for _, expected in LABELLED_QUESTIONS} <= ids
     entry_questions = {document.question.casefold() for document in KNOWLEDGE_BASE}
     assert not {question.casefold() for question, _ in LABELLED_QUESTIONS} & entry_questions
+
+
+def test_words_longer_than_the_cap_are_cut_and_still_match() -> None:
+    long_word = "x" * 9_990
+    (term,) = terms(long_word)
+    assert len(term) == MAX_WORD_LENGTH
+    index = KnowledgeIndex([Document("long", long_word, "Answer."), *DOCS])
+    assert index.rank(long_word)[0] == Match("long", 1.0)
+    assert index.rank("x" * 5_000 + "y")[0].id == "long"  # the same first 64 characters
+
+
+def test_typos_are_corrected_up_to_the_typo_length_only() -> None:
+    ok = "abcdefghij" * 3 + "kl"  # 32 characters
+    too_long = "zyxwvutsrq" * 3 + "pon"  # 33 characters
+    index = KnowledgeIndex([Document("ok", ok, "A."), Document("long", too_long, "B.")])
+    assert len(ok) == MAX_TYPO_LENGTH
+    assert index.rank(ok[:9] + ok[10:])[0].id == "ok"  # one letter dropped
+    assert index.rank(too_long[:9] + too_long[10:]) == []  # matched exactly or not at all
+    assert index.rank(too_long)[0].id == "long"
+
+
+def test_an_entry_contributes_its_first_words_only() -> None:
+    filler = " ".join(f"w{i}" for i in range(MAX_WORDS_PER_ENTRY))
+    index = KnowledgeIndex([Document("big", "question", filler + " needle")])
+    assert index.rank("w7")[0].id == "big"
+    assert index.rank("needle") == []
+
+
+def random_words(rng: random.Random, count: int, low: int, high: int) -> str:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return " ".join(
+        "".join(rng.choice(letters) for _ in range(rng.randint(low, high))) for _ in range(count)
+    )
+
+
+def test_the_builder_stops_at_the_byte_cap_and_keeps_the_oldest_entries() -> None:
+    rng = random.Random(7)
+    documents = [
+        Document(f"kb_{i}", chr(97 + i) * 6, random_words(rng, 300, 5, 9)) for i in range(20)
+    ]
+    full = KnowledgeIndex(documents)
+    capped = KnowledgeIndex(documents, max_bytes=full.estimated_bytes // 3)
+    assert full.complete and len(full) == 20
+    assert not capped.complete
+    assert 0 < len(capped) < 20
+    assert capped.estimated_bytes <= full.estimated_bytes // 3
+    assert capped.rank("aaaaaa")[0].id == "kb_0"
+    assert full.rank("tttttt")[0].id == "kb_19"
+    assert capped.rank("tttttt") == []
+
+
+def test_the_builder_stops_at_the_word_and_entry_caps() -> None:
+    documents = [Document(f"kb_{i}", f"alpha{i} beta", "gamma") for i in range(10)]
+    by_words = IndexBuilder(max_words=9)
+    assert by_words.add(documents) is False
+    assert len(by_words.build()) == 3  # three words per entry
+    by_entries = IndexBuilder(max_entries=4)
+    assert by_entries.add(documents) is False
+    assert by_entries.add(documents[:1]) is False  # full stays full
+    index = by_entries.build()
+    assert (len(index), index.complete) == (4, False)
+
+
+@pytest.mark.parametrize(
+    ("shape", "count", "low", "high"),
+    [("prose", 600, 4, 8), ("long words", 120, 20, 40), ("faq", 80, 3, 9)],
+)
+def test_the_size_estimate_is_never_below_the_measured_size(
+    shape: str, count: int, low: int, high: int
+) -> None:
+    """The process cap is only as good as the estimate: measured with tracemalloc it is never
+    less than what the index really holds, and not much more."""
+    rng = random.Random(shape)
+    documents = [
+        Document(
+            f"kb_{i:024d}", random_words(rng, 10, low, high), random_words(rng, count, low, high)
+        )
+        for i in range(6)
+    ]
+    KnowledgeIndex(documents)  # the analyzer's word memo is shared, not part of an index
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        index = KnowledgeIndex(documents)
+        gc.collect()
+        measured = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert measured <= index.estimated_bytes <= 1.6 * measured, (measured, index.estimated_bytes)

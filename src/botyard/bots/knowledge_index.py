@@ -6,61 +6,174 @@ that any change moves: the language, the number of entries and their latest ``up
 (a created, edited or deleted entry changes one of them). Checking the version costs one
 aggregate query per message and works across processes; a change committed in this process
 also evicts the bot's index at once, so it never waits for the version to tell.
+
+Whoever holds a write key chooses what goes into an index, so the work is bounded (issue 17):
+- per bot, the builder stops at its caps (``bot_max_bytes`` of estimated memory, and the
+  ranking module's word and entry caps), and entries are read in batches so a bot's knowledge
+  is never loaded whole;
+- per process, the cache keeps at most ``max_bytes`` of indexes by their estimated sizes (and
+  ``max_bots`` of them), evicting the least recently used;
+- builds run on one dedicated thread, never on the event loop, and one build per bot and
+  version runs at a time: concurrent messages wait for the same build (single flight).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.bots.models import Bot, KnowledgeEntry
-from botyard.conversations.ranking import Document, KnowledgeIndex
+from botyard.conversations.ranking import Document, IndexBuilder, KnowledgeIndex, Match
+
+_log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
 
 DEFAULT_MAX_BOTS = 256
 """Indexes kept per process; the least recently used bot's index goes first."""
 
-BUILD_IN_THREAD_FROM = 200
-"""Entries from which the build runs off the event loop, so other requests keep flowing."""
+DEFAULT_MAX_BYTES = 256 * MB
+"""Estimated memory of all indexes kept per process (BOTYARD_KNOWLEDGE_INDEX_MEMORY_MB)."""
+
+DEFAULT_BOT_MAX_BYTES = 32 * MB
+"""Estimated memory of one bot's index (BOTYARD_KNOWLEDGE_INDEX_BOT_MEMORY_MB)."""
+
+BATCH_SIZE = 100
+"""Entries read from the database per step of a build."""
+
+RANK_IN_THREAD_FROM = 20_000
+"""Postings from which a message is ranked off the event loop too (a query visits each
+posting of its terms once, so a large index could hold the loop for milliseconds)."""
 
 Version = tuple[str, int, datetime | None]
+_T = TypeVar("_T")
 
 
 class KnowledgeIndexCache:
-    def __init__(self, max_bots: int = DEFAULT_MAX_BOTS) -> None:
+    def __init__(
+        self,
+        max_bots: int = DEFAULT_MAX_BOTS,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        bot_max_bytes: int = DEFAULT_BOT_MAX_BYTES,
+    ) -> None:
         self.max_bots = max_bots
+        self.max_bytes = max_bytes
+        self.bot_max_bytes = min(bot_max_bytes, max_bytes)
         self.builds = 0
+        self.bytes = 0
+        """Estimated memory of the cached indexes, kept in step with every insert and eviction."""
         self._indexes: OrderedDict[str, tuple[Version, KnowledgeIndex]] = OrderedDict()
+        self._building: dict[tuple[str, Version], asyncio.Future[KnowledgeIndex]] = {}
+        self._executor: ThreadPoolExecutor | None = None
+
+    def configure(self, *, max_bytes: int, bot_max_bytes: int) -> None:
+        """Apply the settings of the app being started; cached indexes over the cap go."""
+        self.max_bytes = max_bytes
+        self.bot_max_bytes = min(bot_max_bytes, max_bytes)
+        self._shrink()
 
     def __len__(self) -> int:
         return len(self._indexes)
 
+    def cached(self, bot_id: str) -> KnowledgeIndex | None:
+        """The bot's index if this process keeps one (whatever its version)."""
+        cached = self._indexes.get(bot_id)
+        return cached[1] if cached is not None else None
+
     async def index_for(self, session: AsyncSession, bot: Bot) -> KnowledgeIndex:
         version = await _version(session, bot)
-        cached = self._indexes.get(bot.id)
-        if cached is not None and cached[0] == version:
-            self._indexes.move_to_end(bot.id)
-            return cached[1]
-        documents = await _documents(session, bot.id)
-        if len(documents) >= BUILD_IN_THREAD_FROM:
-            index = await asyncio.to_thread(KnowledgeIndex, documents, bot.language)
-        else:
-            index = KnowledgeIndex(documents, bot.language)
-        self.builds += 1
-        self._indexes[bot.id] = (version, index)
-        self._indexes.move_to_end(bot.id)
-        while len(self._indexes) > self.max_bots:
-            self._indexes.popitem(last=False)
+        key = (bot.id, version)
+        while True:
+            cached = self._indexes.get(bot.id)
+            if cached is not None and cached[0] == version:
+                self._indexes.move_to_end(bot.id)
+                return cached[1]
+            pending = self._building.get(key)
+            if pending is None:
+                break
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled, not the build it waited for
+                # The request that was building went away: the next waiter builds instead.
+        future: asyncio.Future[KnowledgeIndex] = asyncio.get_running_loop().create_future()
+        self._building[key] = future
+        try:
+            index = await self._build(session, bot)
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._building[key]
+        future.set_result(index)
+        self._store(bot.id, version, index)
         return index
 
+    async def rank(self, index: KnowledgeIndex, text: str, limit: int) -> list[Match]:
+        """``index.rank``, off the event loop when the index is large."""
+        if index.postings < RANK_IN_THREAD_FROM:
+            return index.rank(text, limit)
+        return await self._in_thread(index.rank, text, limit)
+
+    async def _build(self, session: AsyncSession, bot: Bot) -> KnowledgeIndex:
+        builder = IndexBuilder(bot.language, max_bytes=self.bot_max_bytes)
+        after: tuple[datetime, str] | None = None
+        while True:
+            documents, after = await _documents(session, bot.id, after)
+            if not documents:
+                break
+            if not await self._in_thread(builder.add, documents):
+                break
+            if len(documents) < BATCH_SIZE:
+                break
+        index = await self._in_thread(builder.build)
+        self.builds += 1
+        if not index.complete:
+            _log.warning(
+                "knowledge index of %s is full: %d entries indexed (%d estimated bytes, "
+                "%d words); later entries are left out",
+                bot.id, len(index), index.estimated_bytes, builder.words,
+            )  # fmt: skip
+        return index
+
+    async def _in_thread(self, work: Callable[..., _T], *args: object) -> _T:
+        """Run ``work`` on the one index thread: builds queue there instead of taking every
+        thread of the default pool that other work (password hashing, files) relies on."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="knowledge-index")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+
+    def _store(self, bot_id: str, version: Version, index: KnowledgeIndex) -> None:
+        self.evict(bot_id)
+        if index.estimated_bytes > self.max_bytes:
+            return  # answers its own request, but is not kept
+        self._indexes[bot_id] = (version, index)
+        self.bytes += index.estimated_bytes
+        self._shrink()
+
+    def _shrink(self) -> None:
+        while self._indexes and (self.bytes > self.max_bytes or len(self._indexes) > self.max_bots):
+            _, (_, index) = self._indexes.popitem(last=False)
+            self.bytes -= index.estimated_bytes
+
     def evict(self, bot_id: str) -> None:
-        self._indexes.pop(bot_id, None)
+        cached = self._indexes.pop(bot_id, None)
+        if cached is not None:
+            self.bytes -= cached[1].estimated_bytes
 
     def clear(self) -> None:
         self._indexes.clear()
+        self.bytes = 0
 
 
 async def _version(session: AsyncSession, bot: Bot) -> Version:
@@ -74,18 +187,36 @@ async def _version(session: AsyncSession, bot: Bot) -> Version:
     return (bot.language, int(count), latest)
 
 
-async def _documents(session: AsyncSession, bot_id: str) -> list[Document]:
-    rows = await session.execute(
+async def _documents(
+    session: AsyncSession, bot_id: str, after: tuple[datetime, str] | None
+) -> tuple[list[Document], tuple[datetime, str] | None]:
+    """The next batch of entries, oldest first, and where the one after it starts."""
+    query = (
         select(
-            KnowledgeEntry.id, KnowledgeEntry.question, KnowledgeEntry.answer, KnowledgeEntry.tags
+            KnowledgeEntry.id,
+            KnowledgeEntry.question,
+            KnowledgeEntry.answer,
+            KnowledgeEntry.tags,
+            KnowledgeEntry.created_at,
         )
         .where(KnowledgeEntry.bot_id == bot_id)
         .order_by(KnowledgeEntry.created_at, KnowledgeEntry.id)
+        .limit(BATCH_SIZE)
     )
-    return [
+    if after is not None:
+        created_at, entry_id = after
+        query = query.where(
+            or_(
+                KnowledgeEntry.created_at > created_at,
+                and_(KnowledgeEntry.created_at == created_at, KnowledgeEntry.id > entry_id),
+            )
+        )
+    rows = (await session.execute(query)).all()
+    documents = [
         Document(id=row.id, question=row.question, answer=row.answer, tags=tuple(row.tags or ()))
         for row in rows
     ]
+    return documents, ((rows[-1].created_at, rows[-1].id) if rows else after)
 
 
 knowledge_indexes = KnowledgeIndexCache()

@@ -16,6 +16,14 @@ the entry matches: 1.0 when every term is found in the question, 0.0 when none i
 found only in an average-length answer counts for about 0.6 of its weight. Words the knowledge base has never seen carry the highest
 idf, so an off-topic message that shares one common word with an entry still scores low.
 
+Every step is bounded, because entries and messages come from whoever holds a write key
+(issue 17: a knowledge base of 9,990-letter words once froze the process and grew it by
+gigabytes, the typo table being quadratic in word length). A word is cut to
+``MAX_WORD_LENGTH`` characters, only ``MAX_TYPO_LENGTH`` characters or fewer are typo-corrected,
+an entry contributes at most ``MAX_WORDS_PER_ENTRY`` words, and an :class:`IndexBuilder` stops
+taking entries once the bot's words, entries or estimated bytes reach their caps: the index
+then answers from the entries that fit (the oldest first) and says it is incomplete.
+
 This module is deliberately pure: no database, no other botyard imports.
 """
 
@@ -25,6 +33,7 @@ import functools
 import heapq
 import math
 import re
+import sys
 import threading
 import unicodedata
 from collections import defaultdict
@@ -36,6 +45,7 @@ import snowballstemmer
 __all__ = [
     "DEFAULT_ANSWER_THRESHOLD",
     "Document",
+    "IndexBuilder",
     "KnowledgeIndex",
     "Match",
     "rank",
@@ -66,8 +76,30 @@ FIELD_WEIGHTS: dict[str, float] = {"question": 3.0, "tags": 2.0, "answer": 1.0}
 _MIN_TYPO_LENGTH = 5
 """Shorter words are too easily one edit away from an unrelated word to be corrected."""
 
-_WORD_CACHE_SIZE = 50_000
+MAX_WORD_LENGTH = 64
+"""Longer words are cut to their first 64 characters, in entries and messages alike, so they
+still match each other. No dictionary word is that long; a longer one is a hash, a URL or an
+attack, and the cost of every step below grows with word length."""
+
+MAX_TYPO_LENGTH = 32
+"""Longer terms are matched exactly only: the typo table holds one deletion per character of
+every term, so its size grows with the square of the length."""
+
+MAX_WORDS_PER_ENTRY = 2_000
+"""Words of an entry analysed for the index, question first, then tags, then the answer (an
+answer of the longest allowed length is about 1,700 words of prose)."""
+
+DEFAULT_MAX_WORDS = 500_000
+"""Words analysed per bot: the build's time. About 3,000 FAQ entries of average length."""
+
+DEFAULT_MAX_ENTRIES = 10_000
+"""Entries indexed per bot, however short they are."""
+
+_WORD_CACHE_SIZE = 10_000
 """User messages bring endless new words; the memo must not grow with them forever."""
+
+_CACHED_WORD_LENGTH = 24
+"""Only words this short are memoised, so one analyzer's memo stays within a few MB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +241,10 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 def _words(text: str) -> list[str]:
-    """Lowercased unicode words; apostrophes split contractions ("can't" -> "can", "t")."""
+    """Lowercased unicode words of at most MAX_WORD_LENGTH characters; apostrophes split
+    contractions ("can't" -> "can", "t")."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return _WORD.findall(_APOSTROPHE.sub(" ", folded))
+    return [word[:MAX_WORD_LENGTH] for word in _WORD.findall(_APOSTROPHE.sub(" ", folded))]
 
 
 def _analyzer_for(language: str) -> _Analyzer:
@@ -219,9 +252,15 @@ def _analyzer_for(language: str) -> _Analyzer:
     return _analyzer_for_code(language.strip().lower().replace("_", "-").split("-")[0])
 
 
-@functools.lru_cache(maxsize=64)
 def _analyzer_for_code(code: str) -> _Analyzer:
-    """One analyzer per language, shared by all indexes, so each word is analysed once."""
+    """One analyzer per language Botyard knows, shared by all indexes, so each word is analysed
+    once; every other language shares the plain one (so bots cannot multiply the memos)."""
+    known = code in _STEMMER_NAMES or code in _STOPWORDS
+    return _shared_analyzer(code if known else "")
+
+
+@functools.cache
+def _shared_analyzer(code: str) -> _Analyzer:
     return _Analyzer(code)
 
 
@@ -271,14 +310,19 @@ class _Analyzer:
                 analysed = (stem, ())
             else:
                 analysed = (stem, self._synonyms.get((stem,), (stem,)))
-            if len(self._words) >= _WORD_CACHE_SIZE:
-                self._words.clear()
-            self._words[word] = analysed
+            if len(word) <= _CACHED_WORD_LENGTH:
+                if len(self._words) >= _WORD_CACHE_SIZE:
+                    self._words.clear()
+                self._words[word] = analysed
         return analysed
 
     def terms(self, text: str) -> list[str]:
         """Index terms of ``text`` in order; phrases first, then stopwords, then synonyms."""
-        analysed = [self._analyse(word) for word in _words(text)]
+        return self.terms_of_words(_words(text))
+
+    def terms_of_words(self, words: Sequence[str]) -> list[str]:
+        """Index terms of words that :func:`_words` split."""
+        analysed = [self._analyse(word) for word in words]
         terms: list[str] = []
         i = 0
         while i < len(analysed):
@@ -322,44 +366,218 @@ def _one_typo_apart(a: str, b: str) -> bool:
     return swapped and a[i + 2 :] == b[i + 2 :]
 
 
-class KnowledgeIndex:
-    """Built once from a bot's documents; cheap to query many times.
+_POSTING_BYTES = 130
+"""A posting: its (position, share) tuple, the float, a position above the small-int cache and
+its list slot, with the list's over-allocation."""
 
-    Each term's postings store its BM25F saturation per entry already divided by the ideal
-    saturation, so a query only adds up precomputed numbers for the entries sharing its terms.
+_KEY_BYTES = 100
+"""A dictionary key besides its string: the slot, the table's spare room, and the list of
+postings or typo candidates it maps to."""
+
+_ID_BYTES = 8
+"""An entry's slot in the id list, besides the id string."""
+
+_BASE_BYTES = 2_000
+"""An empty index: the object and its empty tables."""
+
+
+def _str_bytes(text: str) -> int:
+    return sys.getsizeof(text)
+
+
+@dataclass(slots=True)
+class _Entry:
+    """An analysed entry, kept only until the index is built."""
+
+    question: list[str]
+    answer: list[str]
+    tags: list[str]
+
+    def field(self, name: str) -> list[str]:
+        return (
+            self.question if name == "question" else self.answer if name == "answer" else self.tags
+        )
+
+
+class IndexBuilder:
+    """Analyses entries a batch at a time and stops taking them at the bot's caps.
+
+    The typo table is filled as entries come in, so the estimate of the index's size is
+    counted from the structures themselves (each new string's real size, each new key and
+    posting at a measured average) and the build never grows the index past ``max_bytes``.
+    Nothing is built lazily later: querying a finished index never allocates a table.
     """
 
-    def __init__(self, documents: Sequence[Document], language: str = "en") -> None:
+    def __init__(
+        self,
+        language: str = "en",
+        *,
+        max_bytes: int | None = None,
+        max_words: int = DEFAULT_MAX_WORDS,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+    ) -> None:
         self._analyzer = _analyzer_for(language)
-        self._ids = [document.id for document in documents]
-        terms = self._analyzer.terms
-        fields = [
-            {
-                "question": terms(document.question),
-                "answer": terms(document.answer),
-                "tags": [term for tag in document.tags for term in terms(tag)],
-            }
-            for document in documents
-        ]
+        self.max_bytes = max_bytes
+        self.max_words = max_words
+        self.max_entries = max_entries
+        self.estimated_bytes = _BASE_BYTES
+        self.words = 0
+        self.complete = True
+        """False once an entry did not fit: it and every later one are left out."""
+        self._ids: list[str] = []
+        self._entries: list[_Entry] = []
+        self._frequency: dict[str, int] = {}
+        self._variants: dict[str, list[str]] = {}
+
+    def add(self, documents: Sequence[Document]) -> bool:
+        """Take entries in order until one does not fit; False once the index is full."""
+        for document in documents:
+            if not self.complete:
+                return False
+            if not self._add(document):
+                self.complete = False
+                return False
+        return True
+
+    def _analyse(self, document: Document) -> tuple[_Entry, int]:
+        budget = MAX_WORDS_PER_ENTRY
+        words = _words(document.question)[:budget]
+        question = self._analyzer.terms_of_words(words)
+        budget -= len(words)
+        tags: list[str] = []
+        for tag in document.tags:
+            words = _words(tag)[:budget]
+            tags.extend(self._analyzer.terms_of_words(words))
+            budget -= len(words)
+        words = _words(document.answer)[:budget]
+        answer = self._analyzer.terms_of_words(words)
+        budget -= len(words)
+        return _Entry(question, answer, tags), MAX_WORDS_PER_ENTRY - budget
+
+    def _add(self, document: Document) -> bool:
+        if len(self._ids) >= self.max_entries:
+            return False
+        entry, words = self._analyse(document)
+        if self.words + words > self.max_words:
+            return False
+        distinct = set(entry.question) | set(entry.answer) | set(entry.tags)
+        new_terms = [term for term in distinct if term not in self._frequency]
+        new_variants: dict[str, list[str]] = {}
+        for term in new_terms:
+            if _MIN_TYPO_LENGTH <= len(term) <= MAX_TYPO_LENGTH:
+                for variant in {term, *_deletions(term)}:
+                    new_variants.setdefault(variant, []).append(term)
+        cost = (
+            _str_bytes(document.id)
+            + _ID_BYTES
+            + len(distinct) * _POSTING_BYTES
+            + sum(_str_bytes(term) + _KEY_BYTES for term in new_terms)
+        )
+        for variant, known in new_variants.items():
+            if variant in self._variants or variant in self._frequency:
+                cost += 8 * len(known)  # appended to a list whose key exists already
+            else:
+                cost += _str_bytes(variant) + _KEY_BYTES + 8 * len(known)
+        if self.max_bytes is not None and self.estimated_bytes + cost > self.max_bytes:
+            return False
+        self.estimated_bytes += cost
+        self.words += words
+        self._ids.append(document.id)
+        self._entries.append(entry)
+        for term in distinct:
+            self._frequency[term] = self._frequency.get(term, 0) + 1
+        for variant, known in new_variants.items():
+            self._variants.setdefault(variant, []).extend(known)
+        return True
+
+    def build(self) -> KnowledgeIndex:
+        """The finished index; the builder is spent afterwards."""
+        entries, self._entries = self._entries, []
         average_length = {
-            name: max(1.0, sum(len(f[name]) for f in fields) / max(1, len(fields)))
+            name: max(1.0, sum(len(e.field(name)) for e in entries) / max(1, len(entries)))
             for name in FIELD_WEIGHTS
         }
         ideal = FIELD_WEIGHTS["question"] / (K1 + FIELD_WEIGHTS["question"])
-        postings: defaultdict[str, list[tuple[int, float]]] = defaultdict(list)
-        for position, field_terms in enumerate(fields):
+        postings: dict[str, list[tuple[int, float]]] = {}
+        for position, entry in enumerate(entries):
             # BM25F: every occurrence adds its field's weight, normalised by the field's length.
             pseudo_frequency: dict[str, float] = {}
             for name, weight in FIELD_WEIGHTS.items():
-                field = field_terms[name]
+                field = entry.field(name)
                 per_occurrence = weight / (1 - B + B * len(field) / average_length[name])
                 for term in field:
                     pseudo_frequency[term] = pseudo_frequency.get(term, 0.0) + per_occurrence
             for term, tf in pseudo_frequency.items():
                 share = tf / (K1 + tf) / ideal
-                postings[term].append((position, share if share < 1.0 else 1.0))
-        self._postings = dict(postings)
-        self._variants: dict[str, list[str]] | None = None
+                postings.setdefault(term, []).append((position, share if share < 1.0 else 1.0))
+        return KnowledgeIndex._of(
+            self._analyzer,
+            self._ids,
+            postings,
+            self._variants,
+            estimated_bytes=self.estimated_bytes,
+            complete=self.complete,
+        )
+
+
+class KnowledgeIndex:
+    """Built once from a bot's documents; cheap to query many times.
+
+    Each term's postings store its BM25F saturation per entry already divided by the ideal
+    saturation, so a query only adds up precomputed numbers for the entries sharing its terms.
+    ``estimated_bytes`` is what the index holds in memory, as :class:`IndexBuilder` counted it;
+    ``complete`` is False when some entries were left out at the caps.
+    """
+
+    _analyzer: _Analyzer
+    _ids: list[str]
+    _postings: dict[str, list[tuple[int, float]]]
+    _variants: dict[str, list[str]]
+    estimated_bytes: int
+    complete: bool
+    postings: int
+    """(term, entry) pairs: the most work one query can do."""
+
+    def __init__(
+        self, documents: Sequence[Document], language: str = "en", *, max_bytes: int | None = None
+    ) -> None:
+        builder = IndexBuilder(language, max_bytes=max_bytes)
+        builder.add(documents)
+        self._take(builder.build())
+
+    @classmethod
+    def _of(
+        cls,
+        analyzer: _Analyzer,
+        ids: list[str],
+        postings: dict[str, list[tuple[int, float]]],
+        variants: dict[str, list[str]],
+        *,
+        estimated_bytes: int,
+        complete: bool,
+    ) -> KnowledgeIndex:
+        index = cls.__new__(cls)
+        index._analyzer = analyzer
+        index._ids = ids
+        index._postings = postings
+        index._variants = variants
+        index.estimated_bytes = estimated_bytes
+        index.complete = complete
+        index.postings = sum(len(entries) for entries in postings.values())
+        return index
+
+    def _take(self, other: KnowledgeIndex) -> None:
+        self._analyzer = other._analyzer
+        self._ids = other._ids
+        self._postings = other._postings
+        self._variants = other._variants
+        self.estimated_bytes = other.estimated_bytes
+        self.complete = other.complete
+        self.postings = other.postings
+
+    def __len__(self) -> int:
+        """Entries in the index."""
+        return len(self._ids)
 
     def _idf(self, document_frequency: int) -> float:
         """Okapi idf, kept positive; unseen words get the largest value on purpose."""
@@ -368,16 +586,8 @@ class KnowledgeIndex:
 
     def _correct(self, term: str) -> str | None:
         """A known term at most one typo away (SymSpell-style deletions), the most common one."""
-        if len(term) < _MIN_TYPO_LENGTH:
+        if not _MIN_TYPO_LENGTH <= len(term) <= MAX_TYPO_LENGTH + 1:
             return None
-        if self._variants is None:
-            variants: defaultdict[str, list[str]] = defaultdict(list)
-            for known in self._postings:
-                if len(known) >= _MIN_TYPO_LENGTH:
-                    variants[known].append(known)
-                    for variant in set(_deletions(known)):
-                        variants[variant].append(known)
-            self._variants = dict(variants)
         candidates = set(self._variants.get(term, ()))
         for variant in _deletions(term):
             candidates.update(self._variants.get(variant, ()))

@@ -215,7 +215,7 @@ async def close_conversation(
 async def choose_reply(session: AsyncSession, bot: Bot, text: str) -> Reply:
     """The best entry's answer if it reaches the bot's threshold, else the fallback."""
     index = await knowledge_indexes.index_for(session, bot)
-    matches = index.rank(text, limit=1)
+    matches = await knowledge_indexes.rank(index, text, limit=1)
     best = matches[0] if matches else None
     if best is not None and best.score >= bot.answer_threshold:
         entry = await session.get(KnowledgeEntry, best.id)

@@ -109,6 +109,18 @@ class Settings(BaseSettings):
     credential_revocation_limit: int = Field(
         60, ge=1, description="POST /v1/credentials/revoke calls per client IP per window"
     )
+    knowledge_index_memory_mb: int = Field(
+        256,
+        ge=1,
+        description="Estimated memory of all knowledge indexes one process keeps; the least "
+        "recently used bot's index is evicted beyond it",
+    )
+    knowledge_index_bot_memory_mb: int = Field(
+        32,
+        ge=1,
+        description="Estimated memory of one bot's knowledge index; entries past it are not "
+        "indexed (the oldest entries are kept)",
+    )
 
     session_ttl_hours: int = Field(12, ge=1)
     secure_cookies: bool | None = Field(
