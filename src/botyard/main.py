@@ -15,6 +15,7 @@ from botyard.account.router import router as account_router
 from botyard.analytics.router import router as analytics_router
 from botyard.api_keys.cache import key_cache
 from botyard.api_keys.router import router as api_keys_router
+from botyard.apidocs.router import router as apidocs_router
 from botyard.audit.router import router as audit_router
 from botyard.bots.knowledge_index import MB, knowledge_indexes
 from botyard.bots.router import router as bots_router
@@ -88,8 +89,10 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        # /docs and /redoc are Botyard's own pages (apidocs), on assets installed with a package.
+        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         telemetry={
             "tracing": settings.opentelemetry,
             "metrics": settings.opentelemetry,
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         logs_router,
         audit_router,
         reference_router,
+        apidocs_router,
     ):
         add_routes_of(app, router)
     app.include_router(dashboard_router)

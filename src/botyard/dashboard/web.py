@@ -8,11 +8,9 @@ keep pages out of caches and frames.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,8 @@ from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.core import clock
+from botyard.core.assets import file_version
+from botyard.core.csp import STRICT, html_headers
 from botyard.core.errors import APIError
 from botyard.core.timefmt import rfc3339
 from botyard.dashboard.deps import DashboardContext, LoginRequired, PageError, login_url
@@ -36,22 +36,16 @@ TEMPLATE_DIR = PACKAGE_DIR / "templates"
 STATIC_DIR = PACKAGE_DIR / "static"
 STATIC_FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 
+# Dashboard pages run only the dashboard's own script and stylesheet: the strict policy as is.
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
+    **html_headers(STRICT),
 }
 
 
-@cache
 def static_version(name: str) -> str:
-    """A content hash, so browsers may cache static files forever and still see changes."""
-    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+    return file_version(STATIC_DIR / name)
 
 
 def static_url(name: str) -> str:
