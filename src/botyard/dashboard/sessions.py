@@ -29,8 +29,8 @@ LOGIN_CSRF_COOKIE = "botyard_login_csrf"
 COOKIE_PATH = "/dashboard"
 CSRF_FIELD = "csrf_token"
 
-LOGIN_ATTEMPTS = 10
-LOGIN_WINDOW_SECONDS = 15 * 60
+LOGIN_ATTEMPTS = 5
+"""Quick failures of one account from one address before it must wait (see PAIR_LIMITS)."""
 
 
 def hash_token(token: str) -> str:
@@ -152,19 +152,66 @@ class AttemptDecision:
     retry_after: int
 
 
-def login_buckets(ip: str, email: str) -> list[Bucket]:
-    return [
-        Bucket(f"login:ip:{ip}", LOGIN_ATTEMPTS),
-        Bucket(f"login:email:{email.strip().lower()}", LOGIN_ATTEMPTS),
-    ]
+@dataclass(frozen=True, slots=True)
+class LoginLimit:
+    attempts: int
+    window: int
+    """Seconds, from the first attempt counted in the window."""
+
+
+PAIR_LIMITS = (
+    LoginLimit(20, 60 * 60),
+    LoginLimit(10, 15 * 60),
+    LoginLimit(LOGIN_ATTEMPTS, 60),
+)
+"""Failed sign-ins of one account from one address. The tiers are a backoff: 5 quick failures
+wait out the minute, 10 wait out a quarter of an hour, 20 an hour. Longest window first, so
+a refusal reports the wait that really frees the pair."""
+
+ADDRESS_LIMIT = LoginLimit(100, 15 * 60)
+"""Failed sign-ins from one address, whatever the account: high enough that a whole office
+behind one NAT address never trips it by mistyping, low enough to stop spraying."""
+
+
+def _pair_key(ip: str, email: str, limit: LoginLimit) -> str:
+    """Hashed, so a shared limiter store (Redis) holds no email address."""
+    pair = hashlib.sha256(f"{email.strip().lower()}\0{ip}".encode()).hexdigest()[:32]
+    return f"login:pair:{limit.window}:{pair}"
+
+
+def _address_key(ip: str) -> str:
+    return f"login:ip:{ip}"
+
+
+def login_limits(ip: str, email: str) -> list[tuple[Bucket, LoginLimit]]:
+    pairs = [(Bucket(_pair_key(ip, email, limit), limit.attempts), limit) for limit in PAIR_LIMITS]
+    return [*pairs, (Bucket(_address_key(ip), ADDRESS_LIMIT.attempts), ADDRESS_LIMIT)]
 
 
 async def count_login_attempt(limiter: Limiter, ip: str, email: str) -> AttemptDecision:
-    """Each attempt counts against the address and the account, so neither can be brute-forced."""
-    decision = await limiter.hit(login_buckets(ip, email), LOGIN_WINDOW_SECONDS, clock.timestamp())
-    return AttemptDecision(decision.allowed, decision.retry_after)
+    """Count the attempt before the password is checked, so concurrent guesses cannot all slip
+    under the limit; a success gives its count back (:func:`forget_failed_attempts`).
+
+    Limits are per (account, address) pair, so nobody can lock an account for its owner by
+    failing from elsewhere, plus a higher one per address. The limiter is shared by every
+    process through Redis when configured. A refused attempt is charged to no window.
+    """
+    now = clock.timestamp()
+    charged: list[tuple[Bucket, LoginLimit]] = []
+    for bucket, limit in login_limits(ip, email):
+        decision = await limiter.hit([bucket], limit.window, now)
+        if not decision.allowed:
+            for taken, taken_limit in charged:
+                await limiter.refund([taken], taken_limit.window, now)
+            return AttemptDecision(False, decision.retry_after)
+        charged.append((bucket, limit))
+    return AttemptDecision(True, 0)
 
 
-async def forget_failed_attempts(limiter: Limiter, email: str) -> None:
-    """A successful login clears the account's counter so its owner is not locked out later."""
-    await limiter.reset(f"login:email:{email.strip().lower()}")
+async def forget_failed_attempts(limiter: Limiter, ip: str, email: str) -> None:
+    """A successful sign-in clears its pair and does not count against its address."""
+    for bucket, limit in login_limits(ip, email):
+        if limit is ADDRESS_LIMIT:
+            await limiter.refund([bucket], limit.window, clock.timestamp())
+        else:
+            await limiter.reset(bucket.key)

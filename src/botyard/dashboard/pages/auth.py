@@ -102,17 +102,19 @@ async def log_in(
     )
     if not attempt.allowed:
         minutes = max(1, (attempt.retry_after + 59) // 60)
-        return login_page(
+        refused = login_page(
             request,
             next_url=next_url,
             email=email,
             error=(
-                "Too many sign-in attempts for this account or from your address. "
-                f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+                "Too many sign-in attempts for this account from your address, or from your "
+                f"address in all. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
             ),
             status_code=429,
             accepting=invitation_token is not None,
         )
+        refused.headers["Retry-After"] = str(attempt.retry_after)
+        return refused
     user = await sessions.check_credentials(session, email, password)
     if user is None:
         return login_page(
@@ -123,6 +125,9 @@ async def log_in(
             status_code=401,
             accepting=invitation_token is not None,
         )
+    await sessions.forget_failed_attempts(
+        request.app.state.rate_limits.limiter, client_ip(request), email
+    )
     if invitation_token is not None:
         joined = await join_on_sign_in(request, session, user, invitation_token)
         if joined is not None:
@@ -136,7 +141,6 @@ async def log_in(
             error="Your account is not a member of any organization yet. Ask for an invitation.",
             status_code=403,
         )
-    await sessions.forget_failed_attempts(request.app.state.rate_limits.limiter, email)
     return await start_session(request, session, user.id, choices[0].id, next_url)
 
 
@@ -161,7 +165,6 @@ async def join_on_sign_in(
         membership = await team.accept_as(session, token, user.id, ip=client_ip(request))
     except APIError:
         return None
-    await sessions.forget_failed_attempts(request.app.state.rate_limits.limiter, user.email)
     return await start_session(request, session, user.id, membership.organization_id, HOME)
 
 
