@@ -89,10 +89,16 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024
+    """The worker opens a connection per delivery of a batch at once: the default backlog of 5
+    would make the kernel drop some of them."""
+
+
 @contextmanager
 def running_receiver(configure: Callable[[Receiver], None] | None = None) -> Iterator[Receiver]:
     receiver = Receiver(port=0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    server = _Server(("127.0.0.1", 0), _handler(receiver))
     server.daemon_threads = True
     receiver.port = server.server_address[1]
     if configure:

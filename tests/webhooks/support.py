@@ -8,7 +8,7 @@ from sqlalchemy import select
 from botyard.audit.service import CLI_ACTOR
 from botyard.core.secretbox import app_secret_box
 from botyard.organizations.models import Organization
-from botyard.webhooks import service
+from botyard.webhooks import service, ssrf
 from botyard.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 PUBLIC_URL = "https://93.184.215.14/hooks/botyard"
@@ -16,7 +16,11 @@ PUBLIC_URL = "https://93.184.215.14/hooks/botyard"
 
 
 async def make_endpoint(
-    app: FastAPI, org: Organization, url: str, events: list[str] | None = None
+    app: FastAPI,
+    org: Organization,
+    url: str,
+    events: list[str] | None = None,
+    resolver: ssrf.Resolver = ssrf.system_resolver,
 ) -> tuple[WebhookEndpoint, str]:
     """An endpoint made through the service, allowed to point at the test's local receiver."""
     async with app.state.sessionmaker() as session:
@@ -30,6 +34,7 @@ async def make_endpoint(
             enabled=True,
             actor=CLI_ACTOR,
             allow_private=True,
+            resolver=resolver,
         )
         await session.commit()
         return endpoint, secret

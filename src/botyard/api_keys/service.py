@@ -22,6 +22,7 @@ from botyard.core.ids import new_id
 from botyard.core.pagination import paginate
 from botyard.core.timefmt import rfc3339
 from botyard.organizations.models import Organization
+from botyard.webhooks import events
 
 NAME_MAX = 100
 MAX_GRACE = timedelta(days=7)
@@ -110,6 +111,25 @@ def check_not_wider(requested: list[str], creator_scopes: frozenset[str] | None)
         )
 
 
+async def _emit(session: AsyncSession, event_type: str, key: ApiKey) -> None:
+    """The key as the API shows it (a hint, never the key) to the organization's webhooks."""
+    from botyard.api_keys.schemas import ApiKeyOut  # the schemas import this module
+
+    warnings = [leaked_warning(key)] if key.leaked_at is not None else []
+    data = ApiKeyOut.of(key, status_of(key), warnings)
+    await events.emit(session, key.organization_id, event_type, data)
+
+
+def leaked_warning(key: ApiKey) -> dict[str, str]:
+    at = rfc3339(key.leaked_at) if key.leaked_at else "an unknown time"
+    return {
+        "code": "leaked",
+        "message": f"Leaked: revoked automatically at {at}, after the key was reported found "
+        "in public. Generate a new key for the integration that used it, and remove the old "
+        "one from wherever it was published.",
+    }
+
+
 def _evict_on_commit(session: AsyncSession, key_id: str) -> None:
     after_commit(session, lambda: key_cache.evict_key(key_id))
 
@@ -159,6 +179,7 @@ async def create_key(
         target_id=key.id,
         data={"name": key.name, "scopes": scopes},
     )
+    await _emit(session, "api_key.created", key)
     return key, plaintext
 
 
@@ -249,6 +270,7 @@ async def revoke(session: AsyncSession, key: ApiKey, actor: Actor) -> ApiKey:
         data={"name": key.name},
     )
     _evict_on_commit(session, key.id)
+    await _emit(session, "api_key.revoked", key)
     return key
 
 
@@ -328,4 +350,5 @@ async def rotate(
         },
     )
     _evict_on_commit(session, key.id)
+    await _emit(session, "api_key.rotated", key)
     return new_key, plaintext

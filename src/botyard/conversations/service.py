@@ -21,9 +21,11 @@ from botyard.bots import service as bots
 from botyard.bots.knowledge_index import knowledge_indexes
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.models import Conversation, Message
+from botyard.conversations.schemas import ConversationOut, MessageOut
 from botyard.core import clock
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import decode_cursor, encode_cursor, paginate
+from botyard.webhooks import events
 
 TICK = timedelta(microseconds=1)
 SCORE_DIGITS = 4
@@ -86,6 +88,16 @@ async def start_conversation(
     welcome = _message(conversation, "bot", bot.welcome_message, now, answer_source="welcome")
     session.add(welcome)
     await session.flush()
+    organization_id = conversation.organization_id
+    await events.emit(
+        session,
+        organization_id,
+        "conversation.created",
+        ConversationOut.model_validate(conversation),
+    )
+    await events.emit(
+        session, organization_id, "message.created", MessageOut.model_validate(welcome)
+    )
     return conversation, welcome
 
 
@@ -196,6 +208,14 @@ async def post_message(
     session.add_all([message, answer])
     conversation.updated_at = answer.created_at
     await session.flush()
+    organization_id = conversation.organization_id
+    asked = MessageOut.model_validate(message)
+    await events.emit(session, organization_id, "message.created", asked)
+    await events.emit(
+        session, organization_id, "message.created", MessageOut.model_validate(answer)
+    )
+    if reply.answer_source == "fallback":
+        await events.emit(session, organization_id, "message.unanswered", asked)
     return message, answer
 
 
@@ -209,6 +229,12 @@ async def close_conversation(
         conversation.closed_at = now
         conversation.updated_at = now
         await session.flush()
+        await events.emit(
+            session,
+            conversation.organization_id,
+            "conversation.closed",
+            ConversationOut.model_validate(conversation),
+        )
     return conversation
 
 

@@ -344,6 +344,7 @@ async def remove_member(
         target_id=member.user.id,
         data={"email": member.user.email, "role": member.role.value},
     )
+    await users.emit_member_event(session, "member.removed", member.user, member.membership)
 
 
 async def find_invitation(session: AsyncSession, token: str) -> Invitation:

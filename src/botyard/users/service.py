@@ -9,6 +9,7 @@ from botyard.core.errors import APIError, Conflict
 from botyard.organizations.models import Organization
 from botyard.users.models import Membership, Role, User
 from botyard.users.passwords import MIN_PASSWORD_LENGTH, hash_password_async
+from botyard.webhooks import events
 
 
 def parse_role(value: str) -> Role:
@@ -66,7 +67,19 @@ async def add_member(
     member = Membership(organization_id=org.id, user_id=user.id, role=role.value)
     session.add(member)
     await session.flush()
+    await emit_member_event(session, "member.added", user, member)
     return member
+
+
+async def emit_member_event(
+    session: AsyncSession, event_type: str, user: User, member: Membership
+) -> None:
+    """The member as /v1/team/members shows it, to the organization's webhooks."""
+    from botyard.team.schemas import TeamMemberOut  # the team domain builds on this one
+    from botyard.team.service import Member
+
+    data = TeamMemberOut.of(Member(user, member))
+    await events.emit(session, member.organization_id, event_type, data)
 
 
 async def membership(session: AsyncSession, org_id: str, user_id: str) -> Membership | None:
