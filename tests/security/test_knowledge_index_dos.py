@@ -5,6 +5,7 @@ with a typo. The typo table, quadratic in word length, was built on the event lo
 message was ranked: the whole API froze for about 11 s and the process grew by 2.8 GB (3.9 GB
 in the review). Each test here performs it through a public interface, the API with a write
 key or the dashboard as a free-plan member, while another organization calls ``/v1/me``.
+The dashboard, which had no write limit at all, now limits changes per user and organization.
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ import random
 import resource
 import string
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from botyard.bots import service as bots
 from botyard.bots.knowledge_index import knowledge_indexes
+from botyard.main import create_app
+from tests.conftest import fresh_ip, make_settings
 from tests.dashboard.helpers import login
-from tests.factories import auth, make_key, make_org, make_user
+from tests.factories import auth, make_bot, make_key, make_org, make_user
 
 ENTRIES = 30
 WORD_LENGTH = 9_990
@@ -154,3 +159,60 @@ async def test_long_words_and_a_typo_from_the_dashboard_stall_no_one(
     assert took < MESSAGE_DEADLINE
     assert slowest < VICTIM_DEADLINE
     assert peak_rss_mb() - peak_before < PEAK_GROWTH_MB
+
+
+@pytest.fixture
+async def limited_app(database_url: str) -> AsyncIterator[FastAPI]:
+    """An app whose dashboard allows 3 changes per user and 5 per organization an hour."""
+    application = create_app(
+        make_settings(database_url, dashboard_write_limit=3, dashboard_org_write_limit=5)
+    )
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def dashboard_client(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(fresh_ip(), 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_dashboard_changes_are_limited_per_user_and_per_organization(
+    limited_app: FastAPI,
+) -> None:
+    org = await make_org(limited_app, plan="free")
+    bot = await make_bot(limited_app, org)
+    entry = {"question": "How do I get a refund?", "answer": "Ask billing."}
+    async with (
+        await dashboard_client(limited_app) as first,
+        await dashboard_client(limited_app) as second,
+    ):
+        first_csrf = await login(first, await make_user(limited_app, org, "member"))
+        second_csrf = await login(second, await make_user(limited_app, org, "member"))
+        knowledge = f"/dashboard/bots/{bot.id}/knowledge"
+        for _ in range(3):
+            added = await first.post(knowledge, data={"csrf_token": first_csrf, **entry})
+            assert added.status_code == 303
+        refused = await first.post(knowledge, data={"csrf_token": first_csrf, **entry})
+        assert refused.status_code == 429
+        assert "Too many changes" in refused.text
+        assert 3000 < int(refused.headers["retry-after"]) <= 3600
+        tried = await first.post(
+            f"/dashboard/bots/{bot.id}/try", data={"csrf_token": first_csrf, "message": "hi"}
+        )
+        assert tried.status_code == 429  # "try it" writes a conversation: it counts too
+        assert (await first.get(f"/dashboard/bots/{bot.id}")).status_code == 200  # reading does not
+
+        # A forged form is refused before it can spend anyone's budget.
+        forged = await second.post(knowledge, data={"csrf_token": "forged", **entry})
+        assert forged.status_code == 403
+        for _ in range(2):  # the organization's 5 minus the first user's 3
+            added = await second.post(knowledge, data={"csrf_token": second_csrf, **entry})
+            assert added.status_code == 303
+        refused = await second.post(
+            "/dashboard/bots", data={"csrf_token": second_csrf, "name": "Another"}
+        )
+        assert refused.status_code == 429
+
+    async with limited_app.state.sessionmaker() as session:
+        entries, _, _ = await bots.list_knowledge(session, bot, limit=100, cursor=None)
+    assert len(entries) == 5

@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         "indexed (the oldest entries are kept)",
     )
 
+    dashboard_write_limit: int = Field(
+        300, ge=1, description="Dashboard changes (bots, knowledge, try it) per user per hour"
+    )
+    dashboard_org_write_limit: int = Field(
+        1000, ge=1, description="Dashboard changes per organization per hour, all users together"
+    )
+
     session_ttl_hours: int = Field(12, ge=1)
     secure_cookies: bool | None = Field(
         None, description="Force the Secure flag on cookies; by default set when served over HTTPS"

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.audit.service import Actor
 from botyard.core.database import DBSession
-from botyard.dashboard import sessions
+from botyard.dashboard import limits, sessions
 from botyard.organizations.models import Organization, Plan
 from botyard.users.models import Role, User, UserSession
 
@@ -30,13 +30,17 @@ class LoginRequired(Exception):
 
 
 class PageError(Exception):
-    """Rendered as an error page with this status, a title and a plain explanation."""
+    """Rendered as an error page with this status, a title, a plain explanation and any
+    extra response headers (``Retry-After`` on a 429)."""
 
-    def __init__(self, status_code: int, title: str, message: str) -> None:
+    def __init__(
+        self, status_code: int, title: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.title = title
         self.message = message
+        self.headers = headers or {}
 
 
 def forbidden(message: str) -> PageError:
@@ -194,6 +198,33 @@ async def require_manager(
     return context
 
 
+async def require_write_budget(
+    request: Request, context: Annotated[DashboardContext, Depends(require_member)]
+) -> DashboardContext:
+    """A member making a change, within the user's and the organization's hourly write limits.
+
+    Checked after the CSRF token, so a forged form cannot spend anyone's budget."""
+    settings = request.app.state.settings
+    decision = await limits.count_write(
+        request.app.state.rate_limits.limiter,
+        context.user_id,
+        context.organization_id,
+        settings.dashboard_write_limit,
+        settings.dashboard_org_write_limit,
+    )
+    if not decision.allowed:
+        minutes = max(1, (decision.retry_after + 59) // 60)
+        raise PageError(
+            429,
+            "Too many changes",
+            f"You or others in {context.organization_name} made {decision.limit} changes to bots "
+            f"and knowledge in the last hour, the most allowed. Try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}; to load many entries, use the API.",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+    return context
+
+
 async def check_login_csrf(request: Request) -> None:
     """Forms shown before a session exists use a double-submit cookie instead."""
     if request.method == "POST":
@@ -206,4 +237,5 @@ async def check_login_csrf(request: Request) -> None:
 MaybeMember = Annotated[DashboardContext | None, Depends(optional_context)]
 CurrentMember = Annotated[DashboardContext, Depends(require_member)]
 CurrentManager = Annotated[DashboardContext, Depends(require_manager)]
+CurrentWriter = Annotated[DashboardContext, Depends(require_write_budget)]
 LoginCsrf = Annotated[None, Depends(check_login_csrf)]

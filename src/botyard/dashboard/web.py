@@ -156,6 +156,7 @@ class DashboardRoute(APIRoute):
             except PageError as exc:
                 await _rollback(request)
                 response = error_page(request, exc.status_code, exc.title, exc.message)
+                response.headers.update(exc.headers)
             except APIError as exc:
                 await _rollback(request)
                 response = error_page(request, exc.status_code, "Something is wrong", exc.message)

@@ -27,7 +27,7 @@ from botyard.conversations import service as conversations
 from botyard.conversations.models import Conversation
 from botyard.core.database import DBSession
 from botyard.core.errors import APIError
-from botyard.dashboard.deps import CurrentMember, DashboardContext, not_found
+from botyard.dashboard.deps import CurrentMember, CurrentWriter, DashboardContext, not_found
 from botyard.dashboard.web import DashboardRoute, redirect, render
 
 router = APIRouter(route_class=DashboardRoute)
@@ -164,7 +164,7 @@ async def list_bots(request: Request, session: DBSession, context: CurrentMember
 async def create_bot(
     request: Request,
     session: DBSession,
-    context: CurrentMember,
+    context: CurrentWriter,
     name: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
 ) -> Response:
@@ -208,7 +208,7 @@ async def show_bot(
 async def save_settings(
     request: Request,
     session: DBSession,
-    context: CurrentMember,
+    context: CurrentWriter,
     bot_id: str,
     name: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
@@ -263,7 +263,7 @@ async def confirm_delete_bot(
 
 @router.post("/bots/{bot_id}/delete")
 async def delete_bot(
-    request: Request, session: DBSession, context: CurrentMember, bot_id: str
+    request: Request, session: DBSession, context: CurrentWriter, bot_id: str
 ) -> Response:
     bot = await bot_of(session, context, bot_id)
     await bots.delete_bot(session, bot)
@@ -274,7 +274,7 @@ async def delete_bot(
 async def add_knowledge(
     request: Request,
     session: DBSession,
-    context: CurrentMember,
+    context: CurrentWriter,
     bot_id: str,
     question: Annotated[str, Form()] = "",
     answer: Annotated[str, Form()] = "",
@@ -336,7 +336,7 @@ async def entry_of(session: AsyncSession, bot: Bot, entry_id: str) -> Any:
 async def save_knowledge(
     request: Request,
     session: DBSession,
-    context: CurrentMember,
+    context: CurrentWriter,
     bot_id: str,
     entry_id: str,
     question: Annotated[str, Form()] = "",
@@ -368,7 +368,7 @@ async def save_knowledge(
 
 @router.post("/bots/{bot_id}/knowledge/{entry_id}/delete")
 async def delete_knowledge(
-    request: Request, session: DBSession, context: CurrentMember, bot_id: str, entry_id: str
+    request: Request, session: DBSession, context: CurrentWriter, bot_id: str, entry_id: str
 ) -> Response:
     bot = await bot_of(session, context, bot_id)
     entry = await entry_of(session, bot, entry_id)
@@ -380,7 +380,7 @@ async def delete_knowledge(
 async def try_bot(
     request: Request,
     session: DBSession,
-    context: CurrentMember,
+    context: CurrentWriter,
     bot_id: str,
     message: Annotated[str, Form()] = "",
     conversation_id: Annotated[str, Form()] = "",
