@@ -27,6 +27,7 @@ from botyard.core.database import create_engine, create_sessionmaker
 from botyard.core.durations import parse_duration
 from botyard.core.errors import APIError
 from botyard.core.migrate import upgrade
+from botyard.core.outage import describe, is_database_unavailable, masked_url
 from botyard.core.timefmt import rfc3339
 from botyard.organizations import service as orgs
 from botyard.users import service as users
@@ -120,7 +121,8 @@ def run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction on the configured database; API errors become one line."""
 
     async def main() -> T:
-        engine = create_engine(get_settings().database_url)
+        settings = get_settings()
+        engine = create_engine(settings.database_url, timeout=settings.db_timeout)
         try:
             async with create_sessionmaker(engine)() as session:
                 result = await work(session)
@@ -133,6 +135,9 @@ def run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except APIError as exc:
         fail(exc.message)
+    except Exception as exc:
+        _fail_if_unreachable(exc)
+        raise
 
 
 MAX_DURATION = timedelta(days=36500)
@@ -157,9 +162,21 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
         typer.echo("  ".join(str(row.get(c) or "").ljust(widths[c]) for c in columns))
 
 
+def _fail_if_unreachable(exc: Exception) -> None:
+    """An unreachable database is one line naming it (password masked) and exit 2, not a
+    traceback; any other failure is left to propagate."""
+    if is_database_unavailable(exc):
+        url = masked_url(get_settings().database_url)
+        fail(f"cannot reach the database {url} ({describe(exc)}); is it running?", 2)
+
+
 def _migrate() -> None:
-    url = get_settings().database_url
-    upgrade(url)
+    settings = get_settings()
+    try:
+        upgrade(settings.database_url, timeout=settings.db_timeout)
+    except Exception as exc:
+        _fail_if_unreachable(exc)
+        raise
 
 
 @app.command()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -23,6 +24,7 @@ from botyard.conversations.router import router as conversations_router
 from botyard.core.config import Settings, get_settings
 from botyard.core.database import create_engine, create_sessionmaker
 from botyard.core.errors import install_error_handlers
+from botyard.core.outage import DatabaseOutage, describe
 from botyard.core.secretbox import app_secret_box
 from botyard.dashboard.router import router as dashboard_router
 from botyard.health.router import router as health_router
@@ -56,7 +58,7 @@ to 1000 per hour per organization; every response says how many remain.
 
 def create_app(settings: Settings | None = None, limiter: Limiter | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, timeout=settings.db_timeout)
     sessionmaker = create_sessionmaker(engine)
     key_cache.ttl = settings.key_cache_ttl
     knowledge_indexes.configure(
@@ -78,11 +80,23 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         try:
             yield
         finally:
-            await app.state.webhook_worker.stop()
-            await app.state.request_log_retention.stop()
-            await app.state.request_log.stop()
-            await app.state.rate_limits.limiter.close()
-            await engine.dispose()
+            # Each step runs even if one before it failed: the limiter and the engine are
+            # always closed, whatever state the database or Redis is in.
+            steps: tuple[tuple[str, Callable[[], Awaitable[None]]], ...] = (
+                ("webhook worker", app.state.webhook_worker.stop),
+                ("request-log retention", app.state.request_log_retention.stop),
+                (
+                    "request log",
+                    partial(app.state.request_log.stop, settings.request_log_shutdown_wait),
+                ),
+                ("rate limiter", app.state.rate_limits.limiter.close),
+                ("database engine", engine.dispose),
+            )
+            for name, step in steps:
+                try:
+                    await step()
+                except Exception as exc:
+                    logger.error("shutdown: closing the %s failed (%s)", name, describe(exc))
 
     app = FastAPI(
         title="Botyard API",
@@ -102,6 +116,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
+    app.state.db_outage = DatabaseOutage(engine, settings.db_timeout)
     app.state.rate_limits = RateLimitPolicy.of(
         limiter or build_limiter(settings.redis_url), settings
     )

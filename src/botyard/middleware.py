@@ -24,6 +24,7 @@ from botyard.core import clock
 from botyard.core.asgi import header
 from botyard.core.errors import InvalidAPIKey, error_response, unexpected_error_response
 from botyard.core.ids import new_time_ordered_id
+from botyard.core.outage import is_database_unavailable
 from botyard.core.route_marks import NO_STORE, has_mark
 from botyard.idempotency import service as idempotency
 from botyard.idempotency.guard import CLAIM_STATE
@@ -158,8 +159,8 @@ class IdempotentCapture:
                 await idempotency.complete(self.sessionmaker, claim, status, body)
             else:
                 await idempotency.release(self.sessionmaker, claim)
-        except Exception:
-            logger.exception("could not settle idempotency record %s", claim.record_id)
+        except Exception as exc:
+            _log_release_failure("settle", claim.record_id, exc)
 
     async def release_unanswered(self) -> None:
         """A request that ended without a response (an unhandled error) releases its claim."""
@@ -168,8 +169,18 @@ class IdempotentCapture:
             return
         try:
             await idempotency.release(self.sessionmaker, claim)
-        except Exception:
-            logger.exception("could not release idempotency record %s", claim.record_id)
+        except Exception as exc:
+            _log_release_failure("release", claim.record_id, exc)
+
+
+def _log_release_failure(action: str, record_id: str, exc: Exception) -> None:
+    """A traceback for a bug; one line when the database is away (it expires the claim)."""
+    if is_database_unavailable(exc):
+        logger.warning(
+            "could not %s idempotency record %s: database unavailable", action, record_id
+        )
+    else:
+        logger.error("could not %s idempotency record %s", action, record_id, exc_info=exc)
 
 
 class ApiMiddleware:
@@ -250,12 +261,17 @@ class ApiMiddleware:
                     await self._refuse_key_in_url(scope, receive, finish, *refused)
                     return
             await self.app(scope, self._capped(scope, receive), responder)
-        except Exception:
+        except Exception as exc:
             if started_response:
                 raise  # too late for an error response: the server closes the connection
             # Answered here, the exception never reaches the server, which would close the
             # keep-alive connection after the 500 without saying `Connection: close`.
-            response = unexpected_error_response(Request(scope), stamped=True)
+            request = Request(scope)
+            if is_database_unavailable(exc):
+                app_state.db_outage.failed(exc)
+                response = app_state.db_outage.response(request)
+            else:
+                response = unexpected_error_response(request, stamped=True)
             await response(scope, receive, finish)
         finally:
             if capture is not None:

@@ -13,6 +13,13 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./botyard.db"
     redis_url: str | None = None
+    db_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="Seconds a database connect, pool checkout or statement may take; past it "
+        "the request is answered 503 service_unavailable with Retry-After",
+    )
 
     public_url: str = "http://127.0.0.1:8000"
     doc_base_url: str | None = Field(
@@ -40,6 +47,12 @@ class Settings(BaseSettings):
         "costs the serving thread less than one every few hundred requests",
     )
     request_log_retention_days: int = Field(30, ge=1)
+    request_log_shutdown_wait: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a shutdown keeps retrying request-log rows the database will not "
+        "take (it is down) before it gives them up with one log line saying how many",
+    )
 
     opentelemetry: bool = Field(
         False,

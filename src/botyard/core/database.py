@@ -65,22 +65,51 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+DEFAULT_DB_TIMEOUT = 5.0
+"""Seconds a connect, a pool checkout or a statement may take (``BOTYARD_DB_TIMEOUT``)."""
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine tuned per backend: WAL and a busy timeout on SQLite, a pool on PostgreSQL."""
+def sqlite_busy_timeout(timeout: float) -> float:
+    """SQLite waits for a lock a little less than the database timeout, so a request held up
+    by a long write still fails (503) before the timeout a client was promised."""
+    return max(0.05, timeout * 0.8)
+
+
+def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
+    def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+        cursor.close()
+
+    return set_pragmas
+
+
+def create_engine(url: str, *, timeout: float = DEFAULT_DB_TIMEOUT, **kwargs: Any) -> AsyncEngine:
+    """An engine tuned per backend: WAL and a busy timeout on SQLite, a pool on PostgreSQL.
+
+    ``timeout`` bounds every wait on the database: asyncpg's connect ``timeout`` and
+    ``command_timeout`` (each statement, pre-ping included), the pool's checkout, and on
+    SQLite the busy timeout (kept below it). A database that is down or hung then fails a
+    request within about that long instead of holding it for ever.
+    """
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy = sqlite_busy_timeout(timeout)
+        engine = create_async_engine(url, connect_args={"timeout": busy}, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(busy * 1000)))
+        _sqlite_busy[_companion_key(engine)] = busy
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_timeout=timeout,
+        connect_args={"timeout": timeout, "command_timeout": timeout},
+        **kwargs,
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -103,8 +132,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 DBSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 _sqlite_companions: dict[str, Engine] = {}
+_sqlite_busy: dict[str, float] = {}
 _read_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="botyard-sqlite-read")
 _write_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botyard-sqlite-write")
+
+
+def _companion_key(engine: AsyncEngine) -> str:
+    return engine.url.set(drivername="sqlite").render_as_string(hide_password=False)
 
 
 def _sqlite_companion(engine: AsyncEngine) -> Engine:
@@ -115,12 +149,14 @@ def _sqlite_companion(engine: AsyncEngine) -> Engine:
     interpreter's 5 ms switch interval). Work that must not wait on that runs here instead,
     in one hop per job.
     """
-    url = engine.url.set(drivername="sqlite")
-    key = url.render_as_string(hide_password=False)
+    key = _companion_key(engine)
     companion = _sqlite_companions.get(key)
     if companion is None:
-        companion = create_sync_engine(url, connect_args={"timeout": 30})
-        event.listen(companion, "connect", _sqlite_pragmas)
+        busy = _sqlite_busy.get(key, sqlite_busy_timeout(DEFAULT_DB_TIMEOUT))
+        companion = create_sync_engine(
+            engine.url.set(drivername="sqlite"), connect_args={"timeout": busy}
+        )
+        event.listen(companion, "connect", _sqlite_pragmas(int(busy * 1000)))
         _sqlite_companions[key] = companion
     return companion
 

@@ -84,9 +84,13 @@ def migration_lock(connection: Connection) -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Blocking upgrade; call from synchronous code (CLI) only."""
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head", *, timeout: float | None = None) -> None:
+    """Blocking upgrade; call from synchronous code (CLI) only. ``timeout`` bounds each wait
+    on the database (see ``create_engine``), so an unreachable one fails instead of hanging."""
+    config = alembic_config(database_url)
+    if timeout is not None:
+        config.attributes["db_timeout"] = timeout
+    command.upgrade(config, revision)
 
 
 async def upgrade_async(connection: AsyncConnection, database_url: str) -> None:

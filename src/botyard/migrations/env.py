@@ -5,7 +5,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from botyard.core.database import create_engine
+from botyard.core.database import DEFAULT_DB_TIMEOUT, create_engine
 from botyard.core.migrate import migration_lock
 from botyard.models import Base
 
@@ -24,7 +24,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_engine(url)
+    engine = create_engine(
+        url, timeout=context.config.attributes.get("db_timeout", DEFAULT_DB_TIMEOUT)
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

@@ -174,4 +174,11 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "Something failed on the server.",
         "Retry later; quote the request id if you contact support.",
     ),
+    ErrorCode(
+        503,
+        "service_unavailable",
+        "service_unavailable",
+        "The service is temporarily unavailable: its database did not answer in time.",
+        "Retry after `Retry-After` seconds with exponential backoff; it recovers by itself.",
+    ),
 )

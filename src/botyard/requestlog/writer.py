@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import operator
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from botyard.api_keys.models import ApiKey, ApiKeyAddress
 from botyard.core.database import UTCDateTime, run_in_transaction
+from botyard.core.outage import describe, is_database_unavailable
 from botyard.requestlog.models import RequestLog
 
 logger = logging.getLogger("botyard.requestlog")
@@ -33,7 +35,10 @@ ROWS_PER_STATEMENT = 512
 """Rows per INSERT on SQLite: 6,144 parameters, well under SQLite's 32,766 (3.32 and later)."""
 
 MAX_PENDING = 200_000
-"""Rows kept while the database is unreachable; past this the oldest are dropped (and logged)."""
+"""Rows kept while the database is unreachable; past this the oldest are dropped (and counted)."""
+
+SHUTDOWN_WAIT = 10.0
+"""Seconds a shutdown keeps retrying rows the database would not take before giving them up."""
 
 
 class LogEntry(NamedTuple):
@@ -91,6 +96,10 @@ class _RowInsert:
         table = cast(Table, RequestLog.__table__)
         compiled = insert(table).compile(dialect=dialect)
         self.sql = compiled.string
+        if dialect.name == "postgresql":
+            # A commit whose answer was lost to a timeout may have gone through: the retry of
+            # its batch must not fail on the ids it wrote, or the backlog would never drain.
+            self.sql += " ON CONFLICT (id) DO NOTHING"
         self.dialect_name = dialect.name
         # Positional drivers (sqlite3, asyncpg) take tuples in the compiled order; named
         # ones (psycopg) take dicts keyed by column, which is how the binds are named here.
@@ -209,7 +218,12 @@ class RequestLogWriter:
         self._stopping = False
         self._insert: _RowInsert | None = None
         self._flush_lock = asyncio.Lock()
+        self._failing_since: float | None = None
+        self.max_pending = MAX_PENDING
         self.written = 0
+        self.dropped = 0
+        self.on_flush: Callable[[float], None] | None = None
+        """Called with the seconds each successful write took (the metrics histogram)."""
 
     def add(self, entry: LogRow) -> None:
         """Called on the request path: an append, and a wake-up once a batch is full."""
@@ -217,10 +231,20 @@ class RequestLogWriter:
         pending.append(entry)
         if len(pending) >= self._batch_size:
             self._wake.set()
-            if len(pending) > MAX_PENDING:  # the database has been away for a while
-                dropped = len(pending) - MAX_PENDING
-                del pending[:dropped]
-                logger.error("request log backlog full: dropped %d oldest rows", dropped)
+            if len(pending) > self.max_pending:  # the database has been away for a while
+                self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        excess = len(self._pending) - self.max_pending
+        if excess <= 0:
+            return
+        del self._pending[:excess]
+        if not self.dropped:
+            logger.error(
+                "request log backlog full (%d rows): dropping the oldest; /metrics counts them",
+                self.max_pending,
+            )
+        self.dropped += excess
 
     @property
     def pending(self) -> int:
@@ -231,18 +255,37 @@ class RequestLogWriter:
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name="request-log-writer")
 
-    async def stop(self) -> None:
+    async def stop(self, wait: float = SHUTDOWN_WAIT) -> None:
         """Stop the loop and write everything still pending (clean shutdown loses nothing).
 
         The loop is asked to finish, not cancelled: a cancellation landing just after a
-        batch committed would put that batch back in the queue and write it twice.
+        batch committed would put that batch back in the queue and write it twice. With the
+        database away, the write is retried for ``wait`` seconds; then one line says how
+        many rows are lost, and the shutdown goes on.
         """
         if self._task is not None:
             self._stopping = True
             self._wake.set()
             await self._task
             self._task = None
-        await self.flush()
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                await self.flush()
+                return
+            except Exception as exc:
+                if time.monotonic() >= deadline:
+                    logger.error(
+                        "request log: %d rows could not be written before shutdown and are "
+                        "lost (%s)",
+                        len(self._pending),
+                        describe(exc),
+                    )
+                    return
+                self._failed(exc)
+            await asyncio.sleep(
+                min(self._flush_interval, 0.5, max(0.0, deadline - time.monotonic()))
+            )
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -253,20 +296,47 @@ class RequestLogWriter:
                 return
             try:
                 await self.flush()
-            except Exception:
-                logger.exception("request log flush failed; will retry")
+            except Exception as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        """One line when writes start failing (a traceback if it is not the database being
+        away); the rows stay pending and the next flush tries again."""
+        if self._failing_since is not None:
+            return
+        self._failing_since = time.monotonic()
+        if is_database_unavailable(exc):
+            logger.error(
+                "request log: cannot write (%s); keeping %d rows (at most %d) and retrying",
+                describe(exc),
+                len(self._pending),
+                self.max_pending,
+            )
+        else:
+            logger.error("request log flush failed; will retry", exc_info=exc)
 
     async def flush(self) -> int:
         async with self._flush_lock:
             batch, self._pending = self._pending, []
             if not batch:
                 return 0
+            started = time.perf_counter()
             try:
                 await run_in_transaction(self._engine, self._write, batch)
             except BaseException:
                 self._pending[:0] = batch
+                self._drop_oldest()
                 raise
+            if self.on_flush is not None:
+                self.on_flush(time.perf_counter() - started)
             self.written += len(batch)
+            if self._failing_since is not None:
+                logger.warning(
+                    "request log: writing again after %.1f s; %d rows kept through it written",
+                    time.monotonic() - self._failing_since,
+                    len(batch),
+                )
+                self._failing_since = None
             return len(batch)
 
     def _write(self, connection: Connection, batch: list[LogRow]) -> None:
