@@ -376,10 +376,12 @@ async def test_unreachable_redis_keeps_serving_with_limits_and_health_says_degra
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with (
-        running_app(database_url, redis_url="redis://127.0.0.1:1/0") as app,
+        running_app(
+            database_url, redis_url="redis://127.0.0.1:1/0", metrics_token="metrics-token"
+        ) as app,
         client_from(app, "203.0.113.30") as client,
     ):
-        health = await client.get("/healthz")
+        health = await client.get("/healthz", headers={"Authorization": "Bearer metrics-token"})
         assert health.status_code == 200
         assert health.json()["status"] == "degraded"
         assert health.json()["checks"]["rate_limiter"]["status"] == "degraded"

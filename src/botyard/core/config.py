@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         "take (it is down) before it gives them up with one log line saying how many",
     )
 
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that /metrics and the detailed /healthz require; unset, "
+        "/metrics answers 404",
+    )
+
     opentelemetry: bool = Field(
         False,
         description="Let FastAPI export OpenTelemetry traces, metrics and logs to the "

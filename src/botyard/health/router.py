@@ -1,28 +1,53 @@
+"""Liveness, readiness and health: what a load balancer, an orchestrator and an operator ask.
+
+``/livez`` says the process answers. ``/readyz`` asks the database now (within a second) and
+checks its migrations are at head. ``/healthz`` is the detailed view: public callers see
+statuses only; backends, errors and backlog need the metrics token.
+"""
+
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from botyard.core import clock
 from botyard.core.database import fetch_first
+from botyard.core.migrate import alembic_config
+from botyard.core.outage import describe, is_database_unavailable
+from botyard.metrics.auth import TokenCheck, check_metrics_token
 from botyard.ratelimit.limiter import Bucket, Limiter
 
 router = APIRouter(tags=["health"])
 
 PROBE_INTERVAL = 1.0
-"""Seconds a database or Redis probe result is reused, so a hammered /healthz stays cheap."""
+"""Seconds a Redis probe result is reused, so a hammered /healthz stays cheap."""
+
+READY_TIMEOUT = 1.0
+"""Seconds /readyz and /healthz give the database to answer."""
 
 _PROBE = [Bucket("health:probe", 1)]
+_VERSION = text("SELECT version_num FROM alembic_version")
+_head: str | None = None
+
+
+def migrations_head() -> str | None:
+    """The revision the code expects (read once: it cannot change while the process runs)."""
+    global _head
+    if _head is None:
+        _head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    return _head
 
 
 @dataclass
 class _Probes:
-    """Results of the last probes of one app, by monotonic time."""
+    """One app's database probe in flight (shared by concurrent callers) and limiter probe."""
 
-    database: tuple[float, dict[str, Any]] | None = None
+    database: asyncio.Task[dict[str, Any]] | None = None
     limiter_at: float | None = None
     limiter_error: dict[str, Any] | None = field(default=None)
 
@@ -38,18 +63,34 @@ def _fresh(at: float | None) -> bool:
     return at is not None and time.monotonic() - at < PROBE_INTERVAL
 
 
-async def _database_check(state: Any, probes: _Probes) -> dict[str, Any]:
-    if probes.database is not None and _fresh(probes.database[0]):
-        return probes.database[1]
+async def _ask_database(state: Any) -> dict[str, Any]:
+    backend = state.engine.dialect.name
     try:
         # One thread hop on SQLite (see fetch_first): each aiosqlite step has to win the GIL
         # back from the busy serving thread, which held /healthz's p99 at ~60 ms under load.
-        await fetch_first(state.engine, text("SELECT 1"), {})
-        result: dict[str, Any] = {"status": "ok", "backend": state.engine.dialect.name}
+        row = await asyncio.wait_for(fetch_first(state.engine, _VERSION, {}), READY_TIMEOUT)
+    except TimeoutError:
+        return {"status": "unavailable", "backend": backend, "error": "no answer within 1 s"}
     except Exception as exc:
-        result = {"status": "unavailable", "error": type(exc).__name__}
-    probes.database = (time.monotonic(), result)
-    return result
+        if is_database_unavailable(exc):
+            return {"status": "unavailable", "backend": backend, "error": describe(exc)}
+        row = None  # it answered, without a migrations table: never migrated
+    version = row[0] if row is not None else None
+    if version != migrations_head():
+        return {
+            "status": "migrations_pending",
+            "backend": backend,
+            "error": f"schema at {version}, code expects {migrations_head()}",
+        }
+    return {"status": "ok", "backend": backend}
+
+
+async def _database_check(state: Any, probes: _Probes) -> dict[str, Any]:
+    """Ask the database now; callers arriving while a probe is in flight share its answer,
+    so a hammered endpoint sends one query at a time, and no answer is ever reused later."""
+    if probes.database is None or probes.database.done():
+        probes.database = asyncio.ensure_future(_ask_database(state))
+    return await asyncio.shield(probes.database)
 
 
 async def _limiter_check(limiter: Limiter, window: int, probes: _Probes) -> dict[str, Any]:
@@ -82,9 +123,32 @@ async def _limiter_check(limiter: Limiter, window: int, probes: _Probes) -> dict
     return {"status": "ok", "backend": backend}
 
 
+@router.get("/livez", summary="The process is up and answering")
+async def livez() -> JSONResponse:
+    """Public. Always 200 while the process serves; it asks nothing of the database."""
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="Ready for traffic: database reachable, migrations current")
+async def readyz(request: Request) -> JSONResponse:
+    """Public. 200 when the database answered within 1 s and is at the code's migration head;
+    503 otherwise. Asked on every call, never from a cache."""
+    database = await _database_check(request.app.state, _probes(request.app.state))
+    if database["status"] == "ok":
+        return JSONResponse({"status": "ready"})
+    reason = (
+        "migrations pending"
+        if database["status"] == "migrations_pending"
+        else "database unavailable"
+    )
+    return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
+
+
 @router.get("/healthz", summary="Health of the server, its database and its rate limiter")
 async def healthz(request: Request) -> JSONResponse:
-    """Public. 200 while the database answers; a degraded limiter is reported, not fatal."""
+    """Public statuses; with the metrics token, backends, errors and the request-log backlog.
+
+    200 while the database answers; a degraded limiter is reported, not fatal."""
     state = request.app.state
     probes = _probes(state)
     checks: dict[str, Any] = {
@@ -97,4 +161,6 @@ async def healthz(request: Request) -> JSONResponse:
     healthy = checks["database"]["status"] == "ok"
     limiter_ok = checks["rate_limiter"]["status"] == "ok"
     status = "ok" if healthy and limiter_ok else ("degraded" if healthy else "down")
+    if check_metrics_token(request) is not TokenCheck.VALID:
+        checks = {name: {"status": check["status"]} for name, check in checks.items()}
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if healthy else 503)

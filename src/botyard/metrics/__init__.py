@@ -1,0 +1,1 @@
+"""Prometheus metrics of the server, answered on /metrics to holders of the metrics token."""
