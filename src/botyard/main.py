@@ -30,6 +30,8 @@ from botyard.dashboard.router import router as dashboard_router
 from botyard.health.router import router as health_router
 from botyard.idempotency.guard import install as install_idempotency
 from botyard.log_redaction import install as install_log_redaction
+from botyard.metrics.registry import Metrics
+from botyard.metrics.router import router as metrics_router
 from botyard.middleware import ApiMiddleware
 from botyard.openapi import install as install_openapi
 from botyard.ratelimit.enforce import RateLimitPolicy
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         allow_private=settings.webhook_allow_private_urls,
         poll_interval=settings.webhook_poll_interval,
     )
+    app.state.metrics = Metrics(app.state.request_log, app.state.db_outage)
     install_log_redaction()
     install_error_handlers(app)
     install_idempotency(app)
@@ -142,6 +145,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         ApiMiddleware,
         max_body_bytes=settings.max_body_bytes,
         request_log=app.state.request_log,
+        metrics=app.state.metrics,
     )
     if settings.trusted_proxies:
         # Outermost, so allow-lists, limits, logs, audit and cookies all see the address and
@@ -152,6 +156,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     # Routes are tried in this order on every request: the API's before the documentation.
     for router in (
         health_router,
+        metrics_router,
         account_router,
         bots_router,
         conversations_router,

@@ -28,6 +28,7 @@ from botyard.core.outage import is_database_unavailable
 from botyard.core.route_marks import NO_STORE, has_mark
 from botyard.idempotency import service as idempotency
 from botyard.idempotency.guard import CLAIM_STATE
+from botyard.metrics.registry import Metrics
 from botyard.ratelimit.enforce import rate_limit_headers
 from botyard.ratelimit.limiter import Decision
 from botyard.requestlog.writer import RequestLogWriter
@@ -185,11 +186,16 @@ def _log_release_failure(action: str, record_id: str, exc: Exception) -> None:
 
 class ApiMiddleware:
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, request_log: RequestLogWriter | None = None
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        request_log: RequestLogWriter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.request_log = request_log
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -278,6 +284,15 @@ class ApiMiddleware:
                 await capture.release_unanswered()
             if is_api and self.request_log is not None:
                 self._log(self.request_log, scope, state, status_holder[0], started, request_id)
+            if self.metrics is not None:
+                route = scope.get("route")
+                self.metrics.observe(
+                    route.path if route is not None else "(no route)",
+                    scope["method"],
+                    status_holder[0],
+                    time.perf_counter() - started,
+                    state.get("error_code"),
+                )
 
     @staticmethod
     async def _refuse_key_in_url(

@@ -175,6 +175,13 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "Retry later; quote the request id if you contact support.",
     ),
     ErrorCode(
+        401,
+        "invalid_request",
+        "invalid_metrics_token",
+        "GET /metrics (or the detailed /healthz) was asked without the right metrics token.",
+        "Send `Authorization: Bearer <BOTYARD_METRICS_TOKEN>`, the token the operator configured.",
+    ),
+    ErrorCode(
         503,
         "service_unavailable",
         "service_unavailable",
