@@ -184,10 +184,25 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    allow_per_process_limits: Annotated[
+        bool,
+        typer.Option(
+            "--allow-per-process-limits",
+            help="Let --workers N run without BOTYARD_REDIS_URL, each worker counting its own "
+            "rate limits (so each limit is N times as high).",
+        ),
+    ] = False,
 ) -> None:
     """Apply migrations, then serve the API and dashboard."""
     import uvicorn
 
+    if workers > 1 and not get_settings().redis_url and not allow_per_process_limits:
+        fail(
+            f"--workers {workers} without BOTYARD_REDIS_URL would let each worker count rate "
+            f"limits on its own, so every limit would be {workers} times too high; set "
+            "BOTYARD_REDIS_URL, or pass --allow-per-process-limits to accept that",
+            2,
+        )
     _migrate()
     info(f"Botyard listening on http://{host}:{port} (API docs at /docs)")
     uvicorn.run(
