@@ -21,11 +21,13 @@ $(VENV)/.installed-dev: pyproject.toml sdk/python/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]' -e ./sdk/python
 	touch $@ $(VENV)/.installed
 
-## Install, migrate, seed the Acme demo and serve on http://127.0.0.1:8000
+## Install, migrate, seed the Acme demo and serve on http://$(HOST):$(PORT) (make run PORT=19100)
+run: export BOTYARD_HOST = $(HOST)
+run: export BOTYARD_PORT = $(PORT)
 run: $(VENV)/.installed
 	$(BIN)/botyard db upgrade
 	$(BIN)/botyard demo
-	$(BIN)/botyard serve --host $(HOST) --port $(PORT)
+	$(BIN)/botyard serve
 
 ## Install with dev extras (and the Python SDK) and run the whole suite (PostgreSQL/Redis parts skip if absent)
 test: $(VENV)/.installed-dev

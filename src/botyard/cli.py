@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -26,10 +27,12 @@ from botyard.core.config import Settings, get_settings
 from botyard.core.database import create_engine, create_sessionmaker
 from botyard.core.durations import parse_duration
 from botyard.core.errors import APIError
-from botyard.core.migrate import upgrade
+from botyard.core.migrate import current_revision, upgrade
 from botyard.core.outage import describe, is_database_unavailable, masked_url
+from botyard.core.secretbox import load_secret_box
 from botyard.core.timefmt import rfc3339
 from botyard.organizations import service as orgs
+from botyard.organizations.models import Plan
 from botyard.users import service as users
 from botyard.users.passwords import MIN_PASSWORD_LENGTH
 
@@ -170,6 +173,16 @@ def _fail_if_unreachable(exc: Exception) -> None:
         fail(f"cannot reach the database {url} ({describe(exc)}); is it running?", 2)
 
 
+def _listen_on(host: str | None, port: int | None) -> None:
+    """Options win over the environment, and the app (every worker too) sees the same values,
+    so its links follow the port it really serves on."""
+    if host is not None:
+        os.environ["BOTYARD_HOST"] = host
+    if port is not None:
+        os.environ["BOTYARD_PORT"] = str(port)
+    get_settings.cache_clear()
+
+
 def _migrate() -> None:
     settings = get_settings()
     try:
@@ -181,8 +194,13 @@ def _migrate() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Interface to listen on [default: BOTYARD_HOST or 127.0.0.1]."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on [default: BOTYARD_PORT or 8000].")
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     allow_per_process_limits: Annotated[
         bool,
@@ -196,7 +214,10 @@ def serve(
     """Apply migrations, then serve the API and dashboard."""
     import uvicorn
 
-    if workers > 1 and not get_settings().redis_url and not allow_per_process_limits:
+    _listen_on(host, port)
+    settings = get_settings()
+    host, port = settings.host, settings.port
+    if workers > 1 and not settings.redis_url and not allow_per_process_limits:
         fail(
             f"--workers {workers} without BOTYARD_REDIS_URL would let each worker count rate "
             f"limits on its own, so every limit would be {workers} times too high; set "
@@ -221,23 +242,47 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations to the configured database."""
+    url = get_settings().database_url
+    try:
+        before = current_revision(url)
+    except Exception as exc:
+        _fail_if_unreachable(exc)
+        raise
     _migrate()
-    info("database is up to date")
+    after = current_revision(url)
+    if before == after:
+        info(f"database already at the latest schema ({after}); nothing to do")
+    elif before is None:
+        info(f"created the schema in a new database (now at {after})")
+    else:
+        info(f"upgraded the database from {before} to {after}")
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    reset_password: Annotated[
+        bool, typer.Option(help="Set the owner's password back to the demo's own.")
+    ] = False,
+) -> None:
     """Seed the Acme demo organization (idempotent) and print the owner's login."""
-    from botyard.demo import seed_demo
+    from botyard.demo import DEMO_PASSWORD_PURPOSE, seed_demo
 
     _migrate()
-    result = run(seed_demo)
     settings = get_settings()
-    verb = "created" if result.created else "already present; refreshed the owner's password"
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    password = load_secret_box(secret_key, settings.secret_key_file).derive_token(
+        DEMO_PASSWORD_PURPOSE
+    )
+    result = run(lambda session: seed_demo(session, password, reset_password=reset_password))
+    verb = "created" if result.created else "already present"
     info(f"Demo organization {result.organization.name} ({result.organization.id}) {verb}.")
     info(f"Log in at {settings.public_url}/dashboard/login")
     info(f"  email:    {result.owner_email}")
-    info(f"  password: {result.owner_password}")
+    if result.owner_password is None:
+        info("  password: changed since the demo set it; `botyard demo --reset-password` sets")
+        info("            it back to the demo's own")
+    else:
+        info(f"  password: {result.owner_password}")
 
 
 # Organizations ------------------------------------------------------------------------------
@@ -371,9 +416,9 @@ def keys_create(
     """Create an API key and print it once, alone on stdout."""
     lifetime = _duration(expires_in, "--expires-in") if expires_in else None
 
-    async def work(session: AsyncSession) -> tuple[ApiKey, str]:
+    async def work(session: AsyncSession) -> tuple[ApiKey, str, Plan]:
         found = await orgs.get(session, org)
-        return await keys.create_key(
+        key, plaintext = await keys.create_key(
             session,
             found,
             name=name,
@@ -381,10 +426,17 @@ def keys_create(
             actor=CLI_ACTOR,
             expires_at=clock.now() + lifetime if lifetime else None,
         )
+        return key, plaintext, Plan(found.plan)
 
-    key, plaintext = run(work)
+    key, plaintext, plan = run(work)
     info(f"Created {key.id} ({key.name}; scopes {', '.join(key.scopes)}). Store it now: it is")
     info("shown this once and cannot be recovered.")
+    if not plan.has_api_access:
+        info(
+            f"warning: the organization is on the {plan.value} plan, which has no API access: "
+            "this key is refused (403) until the plan allows it "
+            f"(botyard orgs set-plan {org} professional)"
+        )
     typer.echo(plaintext)
 
 

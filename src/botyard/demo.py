@@ -1,11 +1,10 @@
 """The demo organization `botyard demo` seeds: Acme on the Professional plan, an owner, a bot
-with a real knowledge base and a week of conversations. Running it again changes nothing but
-the owner's password."""
+with a real knowledge base and a week of conversations. Running it again changes nothing: the
+owner's password is derived from the secret key, so every run prints the same one."""
 
 from __future__ import annotations
 
 import random
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,9 +19,10 @@ from botyard.organizations import service as orgs
 from botyard.organizations.models import Organization, Plan
 from botyard.users import service as users
 from botyard.users.models import Role
-from botyard.users.passwords import hash_password
+from botyard.users.passwords import hash_password_async, verify_password_async
 
 DEMO_ORG = "Acme"
+DEMO_PASSWORD_PURPOSE = "demo-owner-password"  # noqa: S105 (a label for key derivation)
 DEMO_OWNER = "owner@acme.example"
 DEMO_BOT = "Acme Support"
 
@@ -121,24 +121,32 @@ DEMO_PERIOD = timedelta(days=7)
 class DemoResult:
     organization: Organization
     owner_email: str
-    owner_password: str
+    owner_password: str | None
+    """None when the owner has changed it since the demo set it."""
     bot: Bot
     created: bool
     conversations_seeded: int = 0
 
 
-async def seed_demo(session: AsyncSession) -> DemoResult:
-    """Idempotent: finds what exists, creates what is missing, and sets a fresh owner password."""
+async def seed_demo(
+    session: AsyncSession, password: str, *, reset_password: bool = False
+) -> DemoResult:
+    """Idempotent: finds what exists and creates what is missing.
+
+    The owner gets ``password`` when created (or when ``reset_password`` asks); a password
+    the owner chose since is left alone, and the result says so."""
     org = await orgs.find(session, DEMO_ORG)
     created = org is None
     if org is None:
         org = await orgs.create(session, DEMO_ORG, Plan.PROFESSIONAL)
-    password = secrets.token_urlsafe(12)
     owner = await users.find_by_email(session, DEMO_OWNER)
+    password_is_current = True
     if owner is None:
         owner = await users.create_user(session, DEMO_OWNER, password, name="Acme Owner")
+    elif reset_password:
+        owner.password_hash = await hash_password_async(password)
     else:
-        owner.password_hash = hash_password(password)
+        password_is_current = await verify_password_async(owner.password_hash, password)
     if await users.membership(session, org.id, owner.id) is None:
         await users.add_member(session, org, owner, Role.OWNER)
     bot = (
@@ -166,7 +174,9 @@ async def seed_demo(session: AsyncSession) -> DemoResult:
             )
         await session.flush()
     seeded = await seed_conversations(session, bot)
-    return DemoResult(org, DEMO_OWNER, password, bot, created, seeded)
+    return DemoResult(
+        org, DEMO_OWNER, password if password_is_current else None, bot, created, seeded
+    )
 
 
 async def seed_conversations(session: AsyncSession, bot: Bot) -> int:

@@ -38,20 +38,24 @@ class Botyard:
         env["BOTYARD_DATABASE_URL"] = self.database_url
         return env
 
-    def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [botyard_executable(), *args],
             input=input,
             capture_output=True,
             text=True,
-            env=self.env,
+            env={**self.env, **(env or {})},
             cwd=self.cwd,
             timeout=TIMEOUT,
             check=False,
         )
 
-    def ok(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        result = self.run(*args, input=input)
+    def ok(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = self.run(*args, input=input, env=env)
         assert result.returncode == 0, f"botyard {' '.join(args)}: {result.stderr}"
         return result
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from botyard.users.passwords import verify_password
+from botyard.users.passwords import hash_password, verify_password
 from tests.cli.runner import Botyard, lines, sqlite_botyard, sqlite_rows
 
 KEY_LINE = re.compile(r"byk_[0-9A-Za-z]{38}")
@@ -22,7 +24,7 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`botyard db upgrade` once; each test starts from a copy of the migrated file."""
     template = sqlite_botyard(tmp_path_factory.mktemp("template"))
     first = template.ok("db", "upgrade")
-    assert "up to date" in first.stderr
+    assert "created the schema in a new database" in first.stderr, first.stderr
     return template.cwd / "botyard.db"
 
 
@@ -58,6 +60,7 @@ def make_org(botyard: Botyard, name: str = "Globex", plan: str = "professional")
 def test_db_upgrade_is_repeatable(botyard: Botyard) -> None:
     again = botyard.ok("db", "upgrade")
     assert again.stdout == ""
+    assert "already at the latest schema" in again.stderr, again.stderr
     tables = {r["name"] for r in sqlite_rows(botyard, "SELECT name FROM sqlite_master")}
     assert {"organizations", "api_keys", "users", "bots", "request_logs"} <= tables
 
@@ -69,8 +72,11 @@ def test_demo_is_idempotent_and_its_login_works(botyard: Botyard) -> None:
     for run in (first, second):
         assert "Acme" in run.stderr
         assert "owner@acme.example" in run.stderr
-    password = re.search(r"password:\s*(\S+)", second.stderr)
-    assert password, second.stderr
+    passwords = [re.search(r"password:\s*(\S+)", run.stderr) for run in (first, second)]
+    assert passwords[0] and passwords[1], second.stderr
+    password = passwords[1].group(1)
+    assert passwords[0].group(1) == password, "a second run must print the same password"
+    assert "already present" in second.stderr and "refreshed" not in second.stderr
 
     orgs = sqlite_rows(botyard, "SELECT id, plan FROM organizations WHERE name = 'Acme'")
     assert [o["plan"] for o in orgs] == ["professional"]
@@ -85,7 +91,49 @@ def test_demo_is_idempotent_and_its_login_works(botyard: Botyard) -> None:
         orgs[0]["id"],
     )
     assert owner["role"] == "owner"
-    assert verify_password(owner["password_hash"], password.group(1))
+    assert verify_password(owner["password_hash"], password)
+    assert password not in repr([tuple(row) for row in sqlite_rows(botyard, "SELECT * FROM users")])
+
+
+def test_demo_leaves_a_password_the_owner_changed_and_can_reset_it(botyard: Botyard) -> None:
+    demo_password = re.search(r"password:\s*(\S+)", botyard.ok("demo").stderr)
+    assert demo_password
+    with closing(sqlite3.connect(botyard.cwd / "botyard.db")) as db, db:
+        db.execute(
+            "UPDATE users SET password_hash = ? WHERE email = 'owner@acme.example'",
+            (hash_password("a passphrase the owner chose"),),
+        )
+    again = botyard.ok("demo").stderr
+    assert "changed since the demo set it" in again and "--reset-password" in again
+    assert demo_password.group(1) not in again
+
+    reset = botyard.ok("demo", "--reset-password").stderr
+    assert f"password: {demo_password.group(1)}" in reset
+    (owner,) = sqlite_rows(
+        botyard, "SELECT password_hash FROM users WHERE email = 'owner@acme.example'"
+    )
+    assert verify_password(owner["password_hash"], demo_password.group(1))
+
+
+def test_demo_login_url_follows_the_port_unless_a_public_url_is_set(botyard: Botyard) -> None:
+    on_port = botyard.ok("demo", env={"BOTYARD_PORT": "19100"}).stderr
+    assert "Log in at http://127.0.0.1:19100/dashboard/login" in on_port
+    named = botyard.ok(
+        "demo", env={"BOTYARD_PORT": "19100", "BOTYARD_PUBLIC_URL": "https://bots.example.com/"}
+    ).stderr
+    assert "Log in at https://bots.example.com/dashboard/login" in named
+
+
+def test_keys_create_warns_when_the_plan_has_no_api_access(botyard: Botyard) -> None:
+    make_org(botyard, "Hooli", "free")
+    free = botyard.ok("keys", "create", "--org", "Hooli", "--name", "CI", "--scope", "read")
+    the_key(free.stdout)
+    assert "warning" in free.stderr and "free plan" in free.stderr
+    assert "refused" in free.stderr and "botyard orgs set-plan Hooli professional" in free.stderr
+
+    make_org(botyard, "Globex", "professional")
+    paid = botyard.ok("keys", "create", "--org", "Globex", "--name", "CI", "--scope", "read")
+    assert "warning" not in paid.stderr
 
 
 def test_orgs_create_list_set_plan_and_rate_limit(botyard: Botyard) -> None:

@@ -2,9 +2,9 @@
 
 import ipaddress
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -21,7 +21,13 @@ class Settings(BaseSettings):
         "the request is answered 503 service_unavailable with Retry-After",
     )
 
-    public_url: str = "http://127.0.0.1:8000"
+    host: str = Field("127.0.0.1", description="Interface `botyard serve` listens on")
+    port: int = Field(8000, ge=1, le=65535, description="Port `botyard serve` listens on")
+    public_url: str = Field(
+        "",
+        description="The address users reach Botyard at, for links, doc_urls and the demo "
+        "login; by default http://<host>:<port> of this server",
+    )
     doc_base_url: str | None = Field(
         None, description="Where error doc_urls point; by default this server's /docs/errors"
     )
@@ -65,6 +71,17 @@ class Settings(BaseSettings):
         description="Let FastAPI export OpenTelemetry traces, metrics and logs to the "
         "providers configured in the process; off by default, it costs time on every request",
     )
+
+    @model_validator(mode="after")
+    def _public_url_follows_the_port(self) -> Self:
+        """Links must work on whatever port was chosen unless the operator names the URL."""
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+            if ":" in host:
+                host = f"[{host}]"
+            self.public_url = f"http://{host}:{self.port}"
+        self.public_url = self.public_url.rstrip("/")
+        return self
 
     @field_validator("database_url")
     @classmethod

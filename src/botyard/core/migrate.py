@@ -14,6 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -106,3 +107,20 @@ async def upgrade_async(connection: AsyncConnection, database_url: str) -> None:
 
 async def upgrade_in_thread(database_url: str) -> None:
     await asyncio.to_thread(upgrade, database_url)
+
+
+def current_revision(database_url: str) -> str | None:
+    """The revision a database is at, or None for one Alembic has never touched."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def read() -> str | None:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())

@@ -60,6 +60,16 @@ class SecretBox:
             fernet = self._fernets[purpose] = Fernet(base64.urlsafe_b64encode(derived))
         return fernet
 
+    def derive_token(self, purpose: str) -> str:
+        """A stable secret for ``purpose`` (22 URL-safe characters), recomputed, never stored."""
+        derived = HKDF(
+            algorithm=hashes.SHA256(),
+            length=16,
+            salt=None,
+            info=b"botyard derived token\0" + purpose.encode(),
+        ).derive(self._master_key)
+        return base64.urlsafe_b64encode(derived).decode().rstrip("=")
+
     def seal(self, plaintext: str, *, purpose: str) -> str:
         return self._fernet(purpose).encrypt(plaintext.encode()).decode()
 
