@@ -235,6 +235,7 @@ def serve(
         # Forwarded headers are read by the app, from BOTYARD_TRUSTED_PROXIES only: uvicorn's
         # own default believes them from any local peer.
         proxy_headers=False,
+        server_header=False,  # no "server: uvicorn" banner for scanners
         log_level="info",
     )
 

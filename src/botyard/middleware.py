@@ -1,5 +1,6 @@
-"""The one ASGI middleware every request passes: request id, body cap, rate-limit headers, log,
-ETag / If-None-Match on API reads and the response side of Idempotency-Key on API writes.
+"""The one ASGI middleware every request passes: request id, security headers, body cap,
+rate-limit headers, log, ETag / If-None-Match on API reads and the response side of
+Idempotency-Key on API writes.
 
 Written as plain ASGI (not BaseHTTPMiddleware) because it sits on the hot path: only GET and
 POST responses under /v1 are buffered, and POST ones only when an Idempotency-Key was claimed.
@@ -26,6 +27,7 @@ from botyard.core.errors import InvalidAPIKey, error_response, unexpected_error_
 from botyard.core.ids import new_time_ordered_id
 from botyard.core.outage import is_database_unavailable
 from botyard.core.route_marks import NO_STORE, has_mark
+from botyard.core.security_headers import security_headers
 from botyard.idempotency import service as idempotency
 from botyard.idempotency.guard import CLAIM_STATE
 from botyard.metrics.registry import Metrics
@@ -211,13 +213,19 @@ class ApiMiddleware:
         conditional = is_api and scope["method"] == "GET"
         validator: ConditionalGet | None = None
         started_response = False
+        transport_headers = security_headers(scope["scheme"])
 
         async def with_headers(message: Message, *extra: tuple[bytes, bytes]) -> Message:
             """The response start with the request id and rate-limit headers (a 304 refunded)."""
             nonlocal started_response
             started_response = True
             status = status_holder[0] = message["status"]
-            headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode()), *extra]
+            headers = [
+                *message.get("headers", ()),
+                (b"x-request-id", request_id.encode()),
+                *transport_headers,
+                *extra,
+            ]
             decision: Decision | None = state.get("rate_limit")
             if decision is not None:
                 if (

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from botyard.core.security_headers import security_headers
+
 logger = logging.getLogger("botyard.errors")
 
 WWW_AUTHENTICATE = 'Bearer realm="botyard", error="invalid_token"'
@@ -183,7 +185,7 @@ def unexpected_error_response(request: Request, *, stamped: bool = False) -> JSO
     """
     logger.exception("unhandled error in %s %s", request.method, request.url.path)
     request_id = request_id_of(request)
-    return error_response(
+    response = error_response(
         request,
         500,
         type="api_error",
@@ -192,6 +194,9 @@ def unexpected_error_response(request: Request, *, stamped: bool = False) -> JSO
         # Unless ``stamped``, this is sent outside the middleware that stamps every response.
         headers={"X-Request-Id": request_id} if request_id and not stamped else None,
     )
+    if not stamped:
+        response.raw_headers.extend(security_headers(request.scope["scheme"]))
+    return response
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -39,7 +39,6 @@ STATIC_FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
 # Dashboard pages run only the dashboard's own script and stylesheet: the strict policy as is.
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
     **html_headers(STRICT),
 }
 
