@@ -23,6 +23,8 @@ from botyard.core.ids import new_id
 from tests.factories import auth, make_bot, make_key, make_org, make_user
 
 ANY = "any"
+PUBLIC = "public"
+"""Routes that take no key at all, by design (whoever found a leaked key reports it)."""
 SCOPE_RANK = {ANY: 0, "read": 1, "write": 2, "admin": 3}
 KEY_KINDS = ("read", "write", "admin")
 
@@ -66,6 +68,8 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("POST", "/v1/webhooks/{webhook_id}/test"): "admin",
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): "admin",
     ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): "admin",
+    ("POST", "/v1/credentials/revoke"): PUBLIC,
+    ("POST", "/v1/secret-scanning/github"): PUBLIC,
     ("GET", "/v1/logs"): "admin",
     ("GET", "/v1/logs/usage"): "admin",
     ("GET", "/v1/audit-log"): "admin",
@@ -138,7 +142,10 @@ async def test_every_v1_route_declares_the_contract_scope(app: FastAPI) -> None:
         if expected is None:
             continue
         declared = declared_scope(route)
-        if declared is None:
+        if expected == PUBLIC:
+            if declared is not None:
+                wrong.append(f"{route.label}: public in the contract, but asks for a key")
+        elif declared is None:
             wrong.append(f"{route.label}: no authenticate dependency (use AnyKey/ReadKey/…)")
         elif declared != expected:
             wrong.append(f"{route.label}: declares {declared!r}, contract says {expected!r}")
@@ -234,6 +241,8 @@ async def test_no_key_is_refused_everywhere(app: FastAPI, client: httpx.AsyncCli
     world = await build_world(app)
     wrong = []
     for route in v1_routes(app):
+        if route.contract_scope == PUBLIC:
+            continue
         response = await call(client, route, world.fill(route.path), None)
         code = response.json().get("error", {}).get("code") if response.content else None
         if (response.status_code, code) != (401, "missing_api_key"):
@@ -252,7 +261,7 @@ async def test_each_key_reaches_exactly_its_scope(
     checked = 0
     for route in destructive_last(v1_routes(app)):
         needed = route.contract_scope
-        if needed is None:
+        if needed is None or needed == PUBLIC:
             continue
         response = await call(client, route, world.fill(route.path), world.keys[kind])
         checked += 1

@@ -29,6 +29,7 @@ from botyard.core.secretbox import app_secret_box
 from botyard.dashboard.router import router as dashboard_router
 from botyard.health.router import router as health_router
 from botyard.idempotency.guard import install as install_idempotency
+from botyard.leaks.router import router as leaks_router
 from botyard.log_redaction import install as install_log_redaction
 from botyard.metrics.registry import Metrics
 from botyard.metrics.router import router as metrics_router
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         team_router,
         api_keys_router,
         webhooks_router,
+        leaks_router,
         logs_router,
         audit_router,
         reference_router,

@@ -25,6 +25,8 @@ from botyard.organizations.models import Organization
 from botyard.webhooks import events
 
 NAME_MAX = 100
+LEAK_REPORTER = Actor("credential_revocation")
+"""Who revokes a key reported as leaked: whoever found it, unauthenticated."""
 MAX_GRACE = timedelta(days=7)
 DEFAULT_GRACE = timedelta(hours=24)
 MAX_ALLOWED_IPS = 100
@@ -352,3 +354,46 @@ async def rotate(
     _evict_on_commit(session, key.id)
     await _emit(session, "api_key.rotated", key)
     return new_key, plaintext
+
+
+async def revoke_leaked(
+    session: AsyncSession, tokens: list[str], *, source: str, ip: str | None = None
+) -> set[str]:
+    """Revoke every active key among ``tokens`` at once; returns the hashes of all real keys.
+
+    Each revocation is one conditional UPDATE, so a key reported twice at the same moment is
+    revoked, audited and announced (``api_key.leaked``) once. Malformed tokens never reach the
+    database. The caller decides what, if anything, to tell the reporter."""
+    hashes = {
+        keyformat.hash_key(token) for token in tokens if keyformat.format_problem(token) is None
+    }
+    if not hashes:
+        return set()
+    keys = list((await session.scalars(select(ApiKey).where(ApiKey.key_hash.in_(hashes)))).all())
+    now = clock.now()
+    actor = Actor(LEAK_REPORTER.type, None, ip)
+    for key in keys:
+        result = await session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key.id,
+                or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+            )
+            .values(revoked_at=now, leaked_at=now)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        await session.refresh(key)
+        await record(
+            session,
+            organization_id=key.organization_id,
+            action="api_key.revoked",
+            actor=actor,
+            target_type="api_key",
+            target_id=key.id,
+            data={"name": key.name, "reason": "leaked", "source": source},
+        )
+        _evict_on_commit(session, key.id)
+        await _emit(session, "api_key.leaked", key)
+    return {key.key_hash for key in keys}

@@ -9,12 +9,14 @@ Thresholds (all measured from the ``now`` passed in, so tests move a frozen cloc
   first address the key was ever used from (the key's first address is where it was set up).
 - ``revoked_key_in_use``: someone presented the key after it was revoked.
 - ``exposed_in_url``: the key was sent in a URL query string, where logs keep it.
+- ``leaked``: a leak report (``POST /v1/credentials/revoke`` or GitHub secret scanning)
+  revoked the key.
 - ``spike``: within the last 24 complete hours, an hour with more than 100 requests and more
   than 10 times the key's usual hour: the median of the hours in which it was used at all
   during the 7 days before those 24 hours. Using only active hours keeps a nightly batch job
   from looking like a spike every night. Keys younger than a day have no usual yet.
 
-Revoked keys only get ``revoked_key_in_use``; expired keys get nothing (they cannot be used).
+Revoked keys only get ``leaked`` and ``revoked_key_in_use``; expired keys get nothing (they cannot be used).
 Three queries cover any number of keys: first addresses, recent addresses, hourly counts.
 """
 
@@ -29,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.api_keys.models import ApiKey, ApiKeyAddress
+from botyard.api_keys.service import leaked_warning
 from botyard.core.timefmt import rfc3339
 from botyard.requestlog.models import RequestLog
 from botyard.requestlog.service import epoch_hour, hour_of
@@ -176,6 +179,8 @@ async def warnings_for(
     active = [key for key in keys if _is_active(key, now)]
     for key in keys:
         if key.revoked_at is not None and key.revoked_at <= now:
+            if key.leaked_at is not None:
+                result[key.id].append(leaked_warning(key))
             found = _revoked_in_use(key)
             if found:
                 result[key.id].append(found)

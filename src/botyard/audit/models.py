@@ -16,7 +16,9 @@ class AuditEvent(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("evt"))
     organization_id: Mapped[str] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(60))
-    actor_type: Mapped[str] = mapped_column(String(20), doc="user, api_key or cli")
+    actor_type: Mapped[str] = mapped_column(
+        String(40), doc="user, api_key, cli, system or credential_revocation"
+    )
     actor_id: Mapped[str | None] = mapped_column(String(40), default=None)
     target_type: Mapped[str | None] = mapped_column(String(40), default=None)
     target_id: Mapped[str | None] = mapped_column(String(40), default=None)

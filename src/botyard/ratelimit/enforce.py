@@ -94,6 +94,21 @@ async def limit_failed_attempts(request: Request, ip: str) -> None:
         )
 
 
+async def limit_per_ip(request: Request, name: str, ip: str, limit: int) -> None:
+    """An unauthenticated endpoint's own budget per client IP, like failed authentication."""
+    policy: RateLimitPolicy = request.app.state.rate_limits
+    decision = await policy.limiter.hit(
+        [Bucket(f"{name}:{ip}", limit)], policy.window, clock.timestamp()
+    )
+    if not decision.allowed:
+        raise RateLimited(
+            "rate_limit_exceeded",
+            f"Too many requests to this endpoint from {ip}. Retry after "
+            f"{decision.retry_after} seconds.",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+
+
 def rate_limit_headers(decision: Decision, now: float) -> list[tuple[bytes, bytes]]:
     """The contract's X-RateLimit-* headers and the IETF draft's RateLimit / RateLimit-Policy.
 

@@ -147,6 +147,20 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "Look at the delivery again in a few seconds; retry it if that attempt failed too.",
     ),
     ErrorCode(
+        401,
+        "invalid_signature",
+        "invalid_signature",
+        "A GitHub secret scanning alert whose signature does not verify against the configured GitHub keys.",
+        "Only GitHub sends these; check BOTYARD_SECRET_SCANNING_KEYS holds GitHub's current public_keys document.",
+    ),
+    ErrorCode(
+        503,
+        "service_unavailable",
+        "secret_scanning_not_configured",
+        "GitHub secret scanning alerts are not accepted: no GitHub public keys are configured.",
+        "The operator sets BOTYARD_SECRET_SCANNING_KEYS to a file of GitHub's secret scanning public_keys JSON.",
+    ),
+    ErrorCode(
         413,
         "payload_too_large",
         "payload_too_large",

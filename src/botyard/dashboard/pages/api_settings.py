@@ -67,6 +67,7 @@ WARNING_LABELS = {
     "revoked_key_in_use": "Revoked key in use",
     "spike": "Traffic spike",
     "exposed_in_url": "Sent in a URL",
+    "leaked": "Leaked: revoked automatically",
 }
 MANAGERS_ONLY = "Only Admins and Owners manage API keys."
 

@@ -131,6 +131,14 @@ def upgrade() -> None:
             "ix_webhook_attempts_delivery_at", ["delivery_id", "at"], unique=False
         )
 
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.alter_column(
+            "actor_type",
+            existing_type=sa.String(length=20),
+            type_=sa.String(length=40),
+            existing_nullable=False,
+        )
+
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("leaked_at", botyard.core.database.UTCDateTime(timezone=True), nullable=True)
@@ -138,6 +146,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.alter_column(
+            "actor_type",
+            existing_type=sa.String(length=40),
+            type_=sa.String(length=20),
+            existing_nullable=False,
+        )
+
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_column("leaked_at")
 
