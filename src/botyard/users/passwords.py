@@ -10,7 +10,9 @@ without holding a thread, which also bounds the memory hashing can take.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,9 +22,22 @@ from argon2.exceptions import InvalidHashError, VerificationError
 _hasher = PasswordHasher()
 
 MIN_PASSWORD_LENGTH = 10
-HASH_CONCURRENCY = max(1, min(4, os.cpu_count() or 1))
+HASH_CONCURRENCY = max(1, min(4, (os.cpu_count() or 1) // 2))
+"""Each hash runs up to 4 lanes in parallel (argon2's threads), so half the cores suffice."""
+HASH_THREAD_NICENESS = 10
 
-_pool = ThreadPoolExecutor(max_workers=HASH_CONCURRENCY, thread_name_prefix="argon2")
+
+def _lower_priority() -> None:
+    """Hashing threads (and the lane threads argon2 starts from them, which inherit it) yield
+    the CPU to the event loop's thread: a busy login burst slows logins, not the API."""
+    # Not Linux, or not permitted: keep the default priority.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
+
+
+_pool = ThreadPoolExecutor(
+    max_workers=HASH_CONCURRENCY, thread_name_prefix="argon2", initializer=_lower_priority
+)
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
