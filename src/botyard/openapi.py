@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from botyard.api_keys.deps import SECURITY_SCHEME, SECURITY_SCHEME_NAME, required_scopes
+from botyard.reference.codes import ERROR_CODES
 
 API_PREFIX = "/v1/"
 SCHEME = SECURITY_SCHEME_NAME
@@ -107,15 +108,25 @@ def _error_responses(method: str, path: str, operation: dict[str, Any]) -> dict[
     return errors
 
 
+def codes_by_status() -> dict[str, str]:
+    """The registry's codes per status, so each documented error response names its codes."""
+    grouped: dict[str, list[str]] = {}
+    for entry in ERROR_CODES:
+        grouped.setdefault(str(entry.status), []).append(f"`{entry.code}`")
+    return {status: ", ".join(codes) for status, codes in grouped.items()}
+
+
 def _complete_operation(method: str, path: str, operation: dict[str, Any]) -> None:
     note = scope_note(operation.get("security"))
     if note:
         description = operation.get("description", "")
         operation["description"] = f"{note}\n\n{description}".strip()
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    codes = codes_by_status()
     for status, description in _error_responses(method, path, operation).items():
+        listed = f" Codes: {codes[status]} (see /docs/errors)." if status in codes else ""
         responses[status] = {
-            "description": description,
+            "description": description.rstrip(".") + "." + listed,
             "content": {"application/json": {"schema": ERROR_REF}},
         }
     for status, response in responses.items():

@@ -1,3 +1,4 @@
+import re
 from html import escape
 
 from fastapi import APIRouter
@@ -15,13 +16,18 @@ tr:target{background:#fff7d6}"""
 POLICY = STRICT.allow("style-src", inline_source(STYLE))
 
 
+def inline_markup(text: str) -> str:
+    """The registry writes code as Markdown backticks; the page shows it as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+
+
 @router.get("/docs/errors", response_class=HTMLResponse, summary="Error code reference")
 async def error_reference() -> HTMLResponse:
     """Public. Every error's ``doc_url`` links to its row here (``#code``)."""
     rows = "\n".join(
         f'<tr id="{escape(c.code)}"><td>{c.status}</td><td><code>{escape(c.type)}</code></td>'
-        f"<td><code>{escape(c.code)}</code></td><td>{escape(c.meaning)}</td>"
-        f"<td>{escape(c.remedy)}</td></tr>"
+        f"<td><code>{escape(c.code)}</code></td><td>{inline_markup(c.meaning)}</td>"
+        f"<td>{inline_markup(c.remedy)}</td></tr>"
         for c in ERROR_CODES
     )
     page = f"""<!doctype html>
