@@ -101,6 +101,18 @@ def test_redoc_renders_offline(browser: Any, live_server: LiveServer) -> None:
     assert_clean(page, watch, expected_refusals=(REDOC_LOGO,))
 
 
+def test_the_errors_reference_is_styled_under_its_policy(
+    browser: Any, live_server: LiveServer
+) -> None:
+    """Its one inline <style> is allowed by hash: applied, and nothing else inline runs."""
+    page, watch = open_offline(browser, live_server, "/docs/errors#api_key_expired")
+    assert page.locator("tr#api_key_expired").count() == 1
+    assert page.evaluate("getComputedStyle(document.body).maxWidth") == "1120px"
+    target = page.evaluate("getComputedStyle(document.querySelector('tr:target')).backgroundColor")
+    assert target == "rgb(255, 247, 214)"
+    assert_clean(page, watch)
+
+
 @contextmanager
 def hostile_site(body: str) -> Iterator[str]:
     """A page on another origin of this machine (a real server: Chromium judges a frame's
