@@ -17,14 +17,19 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from botyard.api_keys.deps import authenticate, required_scopes
+from botyard.audit.service import CLI_ACTOR
 from botyard.bots.models import KnowledgeEntry
 from botyard.conversations.models import Conversation
 from botyard.core.ids import new_id
+from botyard.widget import service as widget
+from botyard.widget.deps import uses_publishable_key
 from tests.factories import auth, make_bot, make_key, make_org, make_user
 
 ANY = "any"
 PUBLIC = "public"
 """Routes that take no key at all, by design (whoever found a leaked key reports it)."""
+PUBLISHABLE = "publishable"
+"""Widget routes: a publishable key only; every secret key is refused (secret_key_in_browser)."""
 SCOPE_RANK = {ANY: 0, "read": 1, "write": 2, "admin": 3}
 KEY_KINDS = ("read", "write", "admin")
 
@@ -77,6 +82,18 @@ CONTRACT: dict[tuple[str, str], str] = {
     # scope list gives to `admin`.
     ("GET", "/v1/team/invitations"): "admin",
     ("DELETE", "/v1/team/invitations/{invitation_id}"): "admin",
+    # Part 2, publishable keys and the website widget: managed with a write key; the
+    # identity secret is as sensitive as a key, so admin (DESIGN.md names it so).
+    ("GET", "/v1/bots/{bot_id}/publishable-keys"): "write",
+    ("POST", "/v1/bots/{bot_id}/publishable-keys"): "write",
+    ("DELETE", "/v1/bots/{bot_id}/publishable-keys/{key_id}"): "write",
+    ("POST", "/v1/bots/{bot_id}/publishable-keys/{key_id}/rotate"): "write",
+    ("GET", "/v1/bots/{bot_id}/identity-secret"): "admin",
+    ("POST", "/v1/bots/{bot_id}/identity-secret/rotate"): "admin",
+    ("GET", "/v1/widget/config"): PUBLISHABLE,
+    ("POST", "/v1/widget/conversations"): PUBLISHABLE,
+    ("GET", "/v1/widget/conversations/{conversation_id}/messages"): PUBLISHABLE,
+    ("POST", "/v1/widget/conversations/{conversation_id}/messages"): PUBLISHABLE,
 }
 
 PARAM = re.compile(r"\{[^}]*\}")
@@ -121,6 +138,8 @@ def v1_routes(app: FastAPI) -> list[V1Route]:
 
 def declared_scope(route: V1Route) -> str | None:
     """The scope the route really demands: the highest of all its ``authenticate`` uses."""
+    if uses_publishable_key(route.dependant):
+        return None if required_scopes(route.dependant) is not None else PUBLISHABLE
     scopes = required_scopes(route.dependant)
     if scopes is None:
         return None
@@ -206,7 +225,14 @@ async def build_world(app: FastAPI) -> World:
         conversation = Conversation(organization_id=org.id, bot_id=bot.id)
         session.add_all([entry, conversation])
         await session.commit()
+    async with app.state.sessionmaker() as session:
+        publishable = await widget.create_key(
+            session, bot, name="Scopes", allowed_origins=["https://shop.example"], actor=CLI_ACTOR
+        )
+        await session.commit()
+    keys[PUBLISHABLE] = publishable.key
     ids = {
+        "publishable-keys": publishable.id,
         "bots": bot.id,
         "knowledge": entry.id,
         "conversations": conversation.id,
@@ -267,7 +293,10 @@ async def test_each_key_reaches_exactly_its_scope(
         checked += 1
         status = response.status_code
         error = response.json().get("error", {}) if response.content else {}
-        if SCOPE_RANK[kind] < SCOPE_RANK[needed]:
+        if needed == PUBLISHABLE:
+            if (status, error.get("code")) != (403, "secret_key_in_browser"):
+                wrong.append(f"{route.label}: expected 403 secret_key_in_browser, got {status}")
+        elif SCOPE_RANK[kind] < SCOPE_RANK[needed]:
             if (status, error.get("code")) != (403, "missing_scope"):
                 wrong.append(f"{route.label}: expected 403 missing_scope, got {status} {error}")
             elif needed not in error.get("message", ""):
@@ -276,3 +305,23 @@ async def test_each_key_reaches_exactly_its_scope(
             wrong.append(f"{route.label}: a {kind} key must get through, got {status} {error}")
     assert checked, "no /v1 route was checked"
     assert not wrong, f"{kind} key:\n" + "\n".join(wrong)
+
+
+async def test_a_publishable_key_reaches_the_widget_routes_alone(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    world = await build_world(app)
+    wrong = []
+    for route in destructive_last(v1_routes(app)):
+        if route.contract_scope == PUBLIC:
+            continue
+        response = await call(client, route, world.fill(route.path), world.keys[PUBLISHABLE])
+        error = response.json().get("error", {}) if response.content else {}
+        if route.contract_scope == PUBLISHABLE:
+            if response.status_code in (401, 403) or response.status_code >= 500:
+                wrong.append(f"{route.label}: must get through, got {response.status_code} {error}")
+        elif (response.status_code, error.get("code")) != (401, "publishable_key_not_allowed"):
+            wrong.append(f"{route.label}: {response.status_code} {error.get('code')}")
+        elif "secret key" not in error.get("message", ""):
+            wrong.append(f"{route.label}: the message must point to a secret key: {error}")
+    assert not wrong, "publishable key:\n" + "\n".join(wrong)

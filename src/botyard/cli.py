@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 from botyard.api_keys import service as keys
 from botyard.api_keys.models import ApiKey
 from botyard.audit.service import CLI_ACTOR
+from botyard.bots.models import Bot
 from botyard.core import clock
 from botyard.core.config import Settings, get_settings
 from botyard.core.database import create_engine, create_sessionmaker
@@ -35,6 +36,9 @@ from botyard.organizations import service as orgs
 from botyard.organizations.models import Plan
 from botyard.users import service as users
 from botyard.users.passwords import MIN_PASSWORD_LENGTH
+from botyard.widget import service as widget
+from botyard.widget.models import PublishableKey
+from botyard.widget.schemas import DEFAULT_KEY_NAME, PublishableKeyOut
 
 
 class OneLineErrors(TyperGroup):
@@ -106,6 +110,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+widget_keys_app = typer.Typer(help="Publishable keys of the website widget.", no_args_is_help=True)
+app.add_typer(widget_keys_app, name="widget-keys")
 
 T = TypeVar("T")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -509,6 +515,75 @@ def keys_rotate(
         f"Rotated {old.id} to {new.id}; the old key stops working at {rfc3339(ends or clock.now())}."
     )
     typer.echo(plaintext)
+
+
+# Publishable keys ---------------------------------------------------------------------------
+
+
+async def _bot_by_id(session: AsyncSession, bot_id: str) -> Bot:
+    bot = await session.get(Bot, bot_id) if bot_id.isascii() else None
+    if bot is None:
+        fail(f"no bot with id {bot_id}")
+    return bot
+
+
+@widget_keys_app.command("create")
+def widget_keys_create(
+    bot: Annotated[str, typer.Option(help="The bot's id (bot_…).")],
+    origin: Annotated[
+        list[str], typer.Option(help="Where the widget may run, e.g. https://shop.example; repeat.")
+    ],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = DEFAULT_KEY_NAME,
+) -> None:
+    """Create a publishable key for a bot's website widget and print it alone on stdout."""
+
+    async def work(session: AsyncSession) -> PublishableKey:
+        found = await _bot_by_id(session, bot)
+        return await widget.create_key(
+            session, found, name=name, allowed_origins=origin, actor=CLI_ACTOR
+        )
+
+    key = run(work)
+    info(f"Created {key.id} for {key.bot_id}, allowed on {', '.join(key.allowed_origins)}.")
+    info("Embed snippet (HOST is this server's public address):")
+    info(
+        f'<script src="{get_settings().public_url}/widget.js" data-key="{key.key}" async></script>'
+    )
+    typer.echo(key.key)
+
+
+@widget_keys_app.command("list")
+def widget_keys_list(
+    bot: Annotated[str, typer.Option(help="The bot's id (bot_…).")],
+    as_json: JsonOption = False,
+) -> None:
+    """List a bot's publishable keys."""
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        keys = await widget.list_keys(session, await _bot_by_id(session, bot))
+        return [PublishableKeyOut.of(k).model_dump(mode="json") for k in keys]
+
+    rows = run(work)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            row["allowed_origins"] = ",".join(row["allowed_origins"])
+        _print_table(rows, ["id", "name", "key", "status", "allowed_origins", "created_at"])
+
+
+@widget_keys_app.command("revoke")
+def widget_keys_revoke(key_id: str) -> None:
+    """Revoke a publishable key: widgets using it stop within a second."""
+
+    async def work(session: AsyncSession) -> PublishableKey:
+        key = await session.get(PublishableKey, key_id) if key_id.isascii() else None
+        if key is None:
+            fail(f"no publishable key with id {key_id}")
+        return await widget.revoke(session, key, CLI_ACTOR)
+
+    key = run(work)
+    info(f"Revoked {key.id} ({key.name}) at {rfc3339(key.revoked_at or clock.now())}")
 
 
 def main() -> None:

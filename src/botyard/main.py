@@ -44,6 +44,11 @@ from botyard.requestlog.writer import RequestLogWriter
 from botyard.team.router import router as team_router
 from botyard.webhooks.router import router as webhooks_router
 from botyard.webhooks.worker import DeliveryWorker
+from botyard.widget.cors import preflight_routes
+from botyard.widget.origins import origin_of_url
+from botyard.widget.router import keys_router as widget_keys_router
+from botyard.widget.router import widget_router
+from botyard.widget.service import publishable_keys
 
 logger = logging.getLogger("botyard")
 
@@ -155,6 +160,8 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
             ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies]
         )
     # Routes are tried in this order on every request: the API's before the documentation.
+    app.state.public_origin = origin_of_url(settings.public_url)
+    publishable_keys.ttl = settings.key_cache_ttl
     for router in (
         health_router,
         metrics_router,
@@ -168,10 +175,13 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         leaks_router,
         logs_router,
         audit_router,
+        widget_keys_router,
+        widget_router,
         reference_router,
         apidocs_router,
     ):
         add_routes_of(app, router)
+    app.router.routes.extend(preflight_routes)
     app.include_router(dashboard_router)
     return app
 

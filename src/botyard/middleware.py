@@ -34,6 +34,7 @@ from botyard.metrics.registry import Metrics
 from botyard.ratelimit.enforce import rate_limit_headers
 from botyard.ratelimit.limiter import Decision
 from botyard.requestlog.writer import RequestLogWriter
+from botyard.widget import cors
 
 logger = logging.getLogger("botyard.middleware")
 
@@ -237,6 +238,9 @@ class ApiMiddleware:
                         state.pop("rate_limit_buckets"), decision.window, clock.timestamp()
                     )
                 headers += rate_limit_headers(decision, clock.timestamp())
+            cors_origin = state.get(cors.STATE_KEY)
+            if cors_origin is not None:  # a widget route, called from an allowed origin
+                headers += cors.response_headers(cors_origin)
             return {**message, "headers": headers}
 
         async def finish(message: Message) -> None:

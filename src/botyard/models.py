@@ -16,6 +16,7 @@ from botyard.webhooks.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from botyard.widget.models import PublishableKey, WidgetConversation
 
 __all__ = [
     "ApiKey",
@@ -31,6 +32,7 @@ __all__ = [
     "Message",
     "Organization",
     "PasswordReset",
+    "PublishableKey",
     "RequestLog",
     "User",
     "UserSession",
@@ -38,4 +40,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookEvent",
+    "WidgetConversation",
 ]

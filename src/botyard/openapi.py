@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from botyard.api_keys.deps import SECURITY_SCHEME, SECURITY_SCHEME_NAME, required_scopes
 from botyard.reference.codes import ERROR_CODES
+from botyard.widget.deps import PUBLISHABLE_SCHEME, PUBLISHABLE_SCHEME_NAME, uses_publishable_key
 
 API_PREFIX = "/v1/"
 SCHEME = SECURITY_SCHEME_NAME
@@ -90,6 +91,8 @@ IDEMPOTENCY_KEY: dict[str, Any] = {
 def scope_note(security: list[dict[str, list[str]]] | None) -> str | None:
     if not security:
         return None
+    if any(PUBLISHABLE_SCHEME_NAME in requirement for requirement in security):
+        return "**Key:** a publishable key (`byp_…`) of the bot, from one of its allowed origins."
     scopes = sorted({s for requirement in security for s in requirement.get(SCHEME, [])})
     if not scopes:
         return "**Scope:** any valid API key."
@@ -145,11 +148,19 @@ def _complete_operation(method: str, path: str, operation: dict[str, Any]) -> No
 
 def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
     """Each authenticated operation requires the Bearer scheme with the scopes it declares."""
-    schema.setdefault("components", {}).setdefault("securitySchemes", {})[SCHEME] = SECURITY_SCHEME
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes[SCHEME] = SECURITY_SCHEME
+    schemes[PUBLISHABLE_SCHEME_NAME] = PUBLISHABLE_SCHEME
     paths = schema.get("paths", {})
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        if uses_publishable_key(route.dependant):
+            for method in route.methods or ():
+                operation = paths.get(context.path or route.path, {}).get(method.lower())
+                if operation is not None:
+                    operation["security"] = [{PUBLISHABLE_SCHEME_NAME: []}]
             continue
         scopes = required_scopes(route.dependant)
         if scopes is None:

@@ -58,6 +58,9 @@ async def test_a_new_bot_has_default_settings(app: FastAPI, client: httpx.AsyncC
     assert response.json() == {
         "object": "bot_settings",
         "bot_id": bot["id"],
+        "widget_color": "#2563eb",
+        "widget_launcher_text": "Chat with us",
+        "identity_verification": False,
         "welcome_message": DEFAULT_WELCOME,
         "fallback_message": DEFAULT_FALLBACK,
         "language": "en",

@@ -114,6 +114,7 @@ async def test_rows_come_newest_first_with_every_field(
         "ip": "192.0.2.1",
         "user_agent": "seed",
         "request_id": source["request_id"],
+        "source": "api",
     }
 
 

@@ -23,7 +23,15 @@ from sdk_support import API_KEY
 
 API_PREFIX = "/v1/"
 METHODS = {"get", "post", "patch", "put", "delete"}
+WIDGET_ROUTES_REASON = (
+    "the website widget's visitor API: called by /widget.js in browsers with a publishable "
+    "key, never by a server, where the SDK runs with a secret key the route refuses"
+)
 NOT_IN_SDK: dict[tuple[str, str], str] = {
+    ("GET", "/v1/widget/config"): WIDGET_ROUTES_REASON,
+    ("POST", "/v1/widget/conversations"): WIDGET_ROUTES_REASON,
+    ("GET", "/v1/widget/conversations/{conversation_id}/messages"): WIDGET_ROUTES_REASON,
+    ("POST", "/v1/widget/conversations/{conversation_id}/messages"): WIDGET_ROUTES_REASON,
     ("POST", "/v1/credentials/revoke"): "takes no API key: whoever finds a leaked key reports "
     "it with one unauthenticated POST (curl in the README), not through a client made for a key",
     ("POST", "/v1/secret-scanning/github"): "called by GitHub only, with GitHub's signature",

@@ -18,6 +18,10 @@ from sdk_support import Script, async_client, envelope, sync_client
 FAILURE = envelope(500, "boom", "Stop here.", type="api_error")
 
 
+LIST_ARGUMENTS: dict[str, Any] = {"scopes": ["read"], "allowed_origins": ["https://a.example"]}
+"""Required keywords that take a list, with a value of that kind."""
+
+
 def arguments(method: Any) -> tuple[list[str], dict[str, Any]]:
     """Distinct ids for the positional parameters, a value for each required keyword."""
     positional: list[str] = []
@@ -26,7 +30,7 @@ def arguments(method: Any) -> tuple[list[str], dict[str, Any]]:
         if parameter.kind is parameter.POSITIONAL_OR_KEYWORD:
             positional.append(f"{parameter.name}-{len(positional)}")
         elif parameter.default is parameter.empty:
-            keywords[parameter.name] = ["read"] if parameter.name == "scopes" else "given"
+            keywords[parameter.name] = LIST_ARGUMENTS.get(parameter.name, "given")
     return positional, keywords
 
 

@@ -18,6 +18,7 @@ from botyard.api_keys import keyformat
 from botyard.api_keys.cache import VerifiedKey, key_cache
 from botyard.audit.service import Actor
 from botyard.core import clock
+from botyard.core.asgi import header
 from botyard.core.errors import InsufficientPermissions, InvalidAPIKey
 from botyard.core.timefmt import rfc3339
 from botyard.idempotency.guard import check_idempotency
@@ -27,6 +28,11 @@ from botyard.ratelimit.limiter import Decision
 COPY_HINT = "Copy the entire key without spaces, exactly as it was shown when it was created."
 NEW_KEY_HINT = "Generate a new key in Settings > API."
 GUESS_CODES = frozenset({"malformed_api_key", "unknown_api_key"})
+IN_BROWSER_ADVICE = (
+    "a secret API key (byk_…) was sent from a browser. Secret keys belong on your server only: "
+    "anyone who opens the page can copy it. Rotate this key in Settings > API now, and use a "
+    "publishable key (byp_…) from the bot's Website widget card in web pages."
+)
 
 SECURITY_SCHEME_NAME = "ApiKey"
 SECURITY_SCHEME = {
@@ -73,7 +79,7 @@ def _describe_scheme(scheme: str) -> str:
     return "a header with no recognisable scheme"
 
 
-def _authorization(scope: Scope) -> str | None:
+def authorization_header(scope: Scope) -> str | None:
     """The one Authorization header; several are refused rather than one picked, since a proxy
     and the application could each pick a different one."""
     found: str | None = None
@@ -89,7 +95,7 @@ def _authorization(scope: Scope) -> str | None:
     return found
 
 
-def _token_from_header(authorization: str | None) -> str:
+def token_from_header(authorization: str | None) -> str:
     if authorization is None or not authorization.strip():
         raise InvalidAPIKey(
             "missing_api_key",
@@ -119,7 +125,7 @@ async def authenticate(security_scopes: SecurityScopes, request: Request) -> Pri
     dependency (see ``required_scopes``), so no per-request security class is solved here.
     A cached key is checked without awaiting anything but the rate limiter."""
     try:
-        token = _token_from_header(_authorization(request.scope))
+        token = token_from_header(authorization_header(request.scope))
         key_hash = keyformat.hash_key(token)
         # Only well-formed keys ever reach the cache, so a hit has passed the format check.
         verified = key_cache.cached(key_hash) or await _load_key(request, token, key_hash)
@@ -145,6 +151,12 @@ async def authenticate(security_scopes: SecurityScopes, request: Request) -> Pri
 
 async def _load_key(request: Request, token: str, key_hash: str) -> VerifiedKey:
     """A key the cache does not hold: refuse a malformed one, else ask the database."""
+    if token.startswith(keyformat.PUBLISHABLE_PREFIX):
+        raise InvalidAPIKey(
+            "publishable_key_not_allowed",
+            "this is a publishable key (byp_…), which only the website widget's routes under "
+            "/v1/widget/ accept. For this endpoint use a secret key from your server.",
+        )
     problem = keyformat.format_problem(token)
     if problem is not None:
         raise InvalidAPIKey("malformed_api_key", f"{problem}. {COPY_HINT}")
@@ -177,6 +189,10 @@ def _admit(request: Request, verified: VerifiedKey) -> str:
             "api_key_expired",
             f"this key expired at {rfc3339(verified.expires_at)}. {NEW_KEY_HINT}",
         )
+    origin = header(request.scope, b"origin")
+    if origin is not None and origin != request.app.state.public_origin:
+        # A browser on someone's page holds this key (the writer flags it exposed_in_browser).
+        raise InsufficientPermissions("secret_key_in_browser", IN_BROWSER_ADVICE)
     ip = client_ip(request)
     if verified.allowed_networks is not None and not verified.ip_allowed(ip):
         raise InsufficientPermissions(

@@ -54,6 +54,9 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_used_ip: Mapped[str | None] = mapped_column(String(64), default=None)
     exposed_in_url_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    exposed_in_browser_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=None, doc="Last time a browser (or a widget route) was sent this key"
+    )
     revoked_use_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, default=None, doc="Last time someone presented this key after revocation"
     )

@@ -11,6 +11,7 @@ Thresholds (all measured from the ``now`` passed in, so tests move a frozen cloc
 - ``exposed_in_url``: the key was sent in a URL query string, where logs keep it.
 - ``leaked``: a leak report (``POST /v1/credentials/revoke`` or GitHub secret scanning)
   revoked the key.
+- ``exposed_in_browser``: a browser sent the key (another site's ``Origin``, or a widget route).
 - ``spike``: within the last 24 complete hours, an hour with more than 100 requests and more
   than 10 times the key's usual hour: the median of the hours in which it was used at all
   during the 7 days before those 24 hours. Using only active hours keeps a nightly batch job
@@ -129,6 +130,17 @@ def _exposed_in_url(key: ApiKey) -> Warning | None:
     )
 
 
+def _exposed_in_browser(key: ApiKey) -> Warning | None:
+    if key.exposed_in_browser_at is None:
+        return None
+    return _warning(
+        "exposed_in_browser",
+        f"This key was sent from a web browser at {rfc3339(key.exposed_in_browser_at)}, so "
+        "anyone who opened that page could copy it. Rotate it, keep secret keys on your "
+        "server, and give web pages a publishable key from the bot's Website widget card.",
+    )
+
+
 def _new_ip(first_ever: datetime | None, recent: list[tuple[str, datetime]]) -> Warning | None:
     if first_ever is None:
         return None
@@ -234,6 +246,7 @@ async def warnings_for(
             _new_ip(first_seen.get(key.id), recent.get(key.id, [])),
             _spike(key, hourly.get(key.id, {}), now),
             _exposed_in_url(key),
+            _exposed_in_browser(key),
             _revoked_in_use(key),
         ]
         result[key.id].extend(w for w in found_all if w is not None)

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from botyard.conversations.ranking import DEFAULT_ANSWER_THRESHOLD
@@ -10,6 +10,8 @@ from botyard.core.ids import new_id
 
 DEFAULT_WELCOME = "Hi! How can I help you today?"
 DEFAULT_FALLBACK = "Sorry, I don't know the answer to that yet. A teammate will follow up."
+DEFAULT_WIDGET_COLOR = "#2563eb"
+DEFAULT_LAUNCHER_TEXT = "Chat with us"
 
 
 class Bot(Base):
@@ -26,6 +28,12 @@ class Bot(Base):
     fallback_message: Mapped[str] = mapped_column(Text, default=DEFAULT_FALLBACK)
     language: Mapped[str] = mapped_column(String(10), default="en")
     answer_threshold: Mapped[float] = mapped_column(Float, default=DEFAULT_ANSWER_THRESHOLD)
+    widget_color: Mapped[str] = mapped_column(String(7), default=DEFAULT_WIDGET_COLOR)
+    widget_launcher_text: Mapped[str] = mapped_column(String(40), default=DEFAULT_LAUNCHER_TEXT)
+    identity_verification: Mapped[bool] = mapped_column(Boolean, default=False)
+    identity_secret_sealed: Mapped[str | None] = mapped_column(
+        Text, default=None, doc="The website widget's identity secret, sealed by core.secretbox"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 

@@ -16,6 +16,7 @@ QUESTION_MAX = 1000
 ANSWER_MAX = 10_000
 TAGS_MAX = 20
 TAG_MAX = 50
+LAUNCHER_TEXT_MAX = 40
 
 BotStatus = Literal["active", "paused"]
 
@@ -79,6 +80,15 @@ BotText = Annotated[
 Language = Annotated[
     str, StringConstraints(max_length=10, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")
 ]
+WidgetColor = Annotated[
+    str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$"), AfterValidator(str.lower)
+]
+LauncherText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=LAUNCHER_TEXT_MAX),
+    CLEAN_TEXT,
+    text_schema(LAUNCHER_TEXT_MAX),
+]
 Question = Annotated[
     str,
     StringConstraints(min_length=1, max_length=QUESTION_MAX),
@@ -129,6 +139,12 @@ class SettingsFields(_Request):
     fallback_message: BotText = omittable("Reply when no knowledge entry is good enough.")
     language: Language = omittable("Language of the knowledge base, e.g. `en`, `fr`, `pt-BR`.")
     answer_threshold: float = omittable(THRESHOLD_DESCRIPTION, ge=0.0, le=1.0, allow_inf_nan=False)
+    widget_color: WidgetColor = omittable("The website widget's colour, `#rrggbb`.")
+    widget_launcher_text: LauncherText = omittable("The website widget's button text.")
+    identity_verification: bool = omittable(
+        "Whether the website widget must identify every visitor with a `user_hash` made by "
+        "your server (see GET /v1/bots/{bot_id}/identity-secret)."
+    )
 
 
 class BotCreate(SettingsFields):
@@ -168,6 +184,9 @@ class SettingsOut(BaseModel):
     fallback_message: str
     language: str
     answer_threshold: float
+    widget_color: str
+    widget_launcher_text: str
+    identity_verification: bool
 
 
 class KnowledgeCreate(_Request):

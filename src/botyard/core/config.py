@@ -38,6 +38,19 @@ class Settings(BaseSettings):
         60, ge=1, description="Failed authentications per client IP per window"
     )
 
+    widget_visitor_limit: int = Field(
+        20,
+        ge=1,
+        description="Website-widget posts (new conversations and messages) per "
+        "visitor IP address per minute",
+    )
+    widget_bot_limit: int = Field(
+        20_000,
+        ge=1,
+        description="Website-widget requests per bot per hour, apart from the "
+        "organization's API budget",
+    )
+
     key_cache_ttl: float = Field(
         0.5, gt=0, description="Seconds a verified key is trusted before it is re-read"
     )

@@ -109,16 +109,21 @@ async def limit_per_ip(request: Request, name: str, ip: str, limit: int) -> None
         )
 
 
+POLICY_NAMES = {60: b"minute", 3600: b"hourly", 86400: b"daily"}
+"""The RateLimit-Policy name of a window (the API's is hourly; the widget's visitors' a minute)."""
+
+
 def rate_limit_headers(decision: Decision, now: float) -> list[tuple[bytes, bytes]]:
     """The contract's X-RateLimit-* headers and the IETF draft's RateLimit / RateLimit-Policy.
 
     Formatted straight to bytes: this runs on every authenticated response."""
     limit, remaining = decision.limit, decision.remaining
+    name = POLICY_NAMES.get(decision.window, b"window")
     return [
         (b"x-ratelimit-limit", b"%d" % limit),
         (b"x-ratelimit-remaining", b"%d" % remaining),
         (b"x-ratelimit-used", b"%d" % decision.used),
         (b"x-ratelimit-reset", b"%d" % decision.reset),
-        (b"ratelimit-policy", b'"hourly";q=%d;w=%d' % (limit, decision.window)),
-        (b"ratelimit", b'"hourly";r=%d;t=%d' % (remaining, decision.resets_in(now))),
+        (b"ratelimit-policy", b'"%s";q=%d;w=%d' % (name, limit, decision.window)),
+        (b"ratelimit", b'"%s";r=%d;t=%d' % (name, remaining, decision.resets_in(now))),
     ]

@@ -2,9 +2,11 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from botyard.core.timefmt import UTCTimestamp
+
+WIDGET_ROUTES = "/v1/widget/"
 
 
 class RequestLogOut(BaseModel):
@@ -26,6 +28,14 @@ class RequestLogOut(BaseModel):
     ip: str | None
     user_agent: str | None
     request_id: str = Field(description="The X-Request-Id the response carried")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="`widget` for the website widget's routes (a publishable key, never "
+        "charged to the API budget), `api` for the rest"
+    )
+    @property
+    def source(self) -> Literal["api", "widget"]:
+        return "widget" if self.route.startswith(WIDGET_ROUTES) else "api"
 
 
 class UsageBucket(BaseModel):

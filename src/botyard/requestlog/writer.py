@@ -165,6 +165,7 @@ class KeyUsage:
     last_used_ip: str | None = None
     revoked_use_at: datetime | None = None
     exposed_in_url_at: datetime | None = None
+    exposed_in_browser_at: datetime | None = None
 
 
 def summarize(
@@ -198,6 +199,8 @@ def summarize(
             item.revoked_use_at = max(at, item.revoked_use_at or at)
         elif error_code == "api_key_in_url":
             item.exposed_in_url_at = max(at, item.exposed_in_url_at or at)
+        elif error_code == "secret_key_in_browser":
+            item.exposed_in_browser_at = max(at, item.exposed_in_browser_at or at)
     return usage, addresses
 
 
@@ -394,9 +397,10 @@ _MARK_USED = (
 
 _MARK_FLAG = {
     flag: update(_KEYS).where(_KEYS.c.id == bindparam("key")).values({flag: _AT})
-    for flag in ("revoked_use_at", "exposed_in_url_at")
+    for flag in ("revoked_use_at", "exposed_in_url_at", "exposed_in_browser_at")
 }
-"""The moment a key was presented after revocation, or in a URL, by KeyUsage attribute."""
+"""The moment a key was presented after revocation, in a URL, or by a browser, by KeyUsage
+attribute."""
 _ADDRESS_FIRST_SEEN = {
     name: module.insert(_ADDRESSES).on_conflict_do_nothing(index_elements=["key_id", "ip"])
     for name, module in (("postgresql", postgresql), ("sqlite", sqlite))

@@ -33,6 +33,14 @@ ROUTES: dict[str, Route] = {
     "bots.knowledge.retrieve": Route("GET", "/v1/bots/{bot_id}/knowledge/{kb_id}"),
     "bots.knowledge.update": Route("PATCH", "/v1/bots/{bot_id}/knowledge/{kb_id}"),
     "bots.knowledge.delete": Route("DELETE", "/v1/bots/{bot_id}/knowledge/{kb_id}"),
+    "bots.publishable_keys.list": Route("GET", "/v1/bots/{bot_id}/publishable-keys"),
+    "bots.publishable_keys.create": Route("POST", "/v1/bots/{bot_id}/publishable-keys"),
+    "bots.publishable_keys.revoke": Route("DELETE", "/v1/bots/{bot_id}/publishable-keys/{key_id}"),
+    "bots.publishable_keys.rotate": Route(
+        "POST", "/v1/bots/{bot_id}/publishable-keys/{key_id}/rotate"
+    ),
+    "bots.identity_secret.retrieve": Route("GET", "/v1/bots/{bot_id}/identity-secret"),
+    "bots.identity_secret.rotate": Route("POST", "/v1/bots/{bot_id}/identity-secret/rotate"),
     "conversations.create": Route("POST", "/v1/bots/{bot_id}/conversations"),
     "conversations.list": Route("GET", "/v1/conversations"),
     "conversations.retrieve": Route("GET", "/v1/conversations/{conversation_id}"),

@@ -32,6 +32,7 @@ from botyard_sdk.types import (
     ConversationStarted,
     Deleted,
     Exchange,
+    IdentitySecret,
     Invitation,
     InvitationCancelled,
     InvitationCreated,
@@ -39,6 +40,7 @@ from botyard_sdk.types import (
     Me,
     MemberRemoved,
     Message,
+    PublishableKey,
     RateLimitResponse,
     RequestLog,
     TeamMember,
@@ -67,6 +69,9 @@ class Settings(Resource[M]):
         fallback_message: str | None = None,
         language: str | None = None,
         answer_threshold: float | None = None,
+        widget_color: str | None = None,
+        widget_launcher_text: str | None = None,
+        identity_verification: bool | None = None,
     ) -> Call:
         return Call(
             path={"bot_id": bot_id},
@@ -75,6 +80,9 @@ class Settings(Resource[M]):
                 fallback_message=fallback_message,
                 language=language,
                 answer_threshold=answer_threshold,
+                widget_color=widget_color,
+                widget_launcher_text=widget_launcher_text,
+                identity_verification=identity_verification,
             ),
         )
 
@@ -120,13 +128,55 @@ class Knowledge(Resource[M]):
         return Call(path={"bot_id": bot_id, "kb_id": kb_id})
 
 
+class PublishableKeys(Resource[M]):
+    """A bot's website-widget keys: ``/v1/bots/{bot_id}/publishable-keys`` (write keys)."""
+
+    @list_operation("bots.publishable_keys.list", PublishableKey.from_api)
+    def list(self, bot_id: str) -> Call:
+        return Call(path={"bot_id": bot_id})
+
+    @operation("bots.publishable_keys.create", PublishableKey.from_api)
+    def create(
+        self, bot_id: str, *, allowed_origins: Sequence[str], name: str | None = None
+    ) -> Call:
+        """A ``byp_…`` key for the embed snippet, usable from ``allowed_origins`` only."""
+        return Call(
+            path={"bot_id": bot_id},
+            body=given(name=name, allowed_origins=list(allowed_origins)),
+        )
+
+    @operation("bots.publishable_keys.revoke", PublishableKey.from_api)
+    def revoke(self, bot_id: str, key_id: str) -> Call:
+        return Call(path={"bot_id": bot_id, "key_id": key_id})
+
+    @operation("bots.publishable_keys.rotate", PublishableKey.from_api)
+    def rotate(self, bot_id: str, key_id: str) -> Call:
+        """A new key with the same name and origins; the old one stops at once."""
+        return Call(path={"bot_id": bot_id, "key_id": key_id})
+
+
+class IdentitySecrets(Resource[M]):
+    """A bot's identity secret for widget visitor verification (admin keys)."""
+
+    @operation("bots.identity_secret.retrieve", IdentitySecret.from_api)
+    def retrieve(self, bot_id: str) -> Call:
+        return Call(path={"bot_id": bot_id})
+
+    @operation("bots.identity_secret.rotate", IdentitySecret.from_api)
+    def rotate(self, bot_id: str) -> Call:
+        return Call(path={"bot_id": bot_id})
+
+
 class Bots(Resource[M]):
-    """``/v1/bots``, with ``settings`` and ``knowledge`` below each bot."""
+    """``/v1/bots``, with ``settings``, ``knowledge``, ``publishable_keys`` and
+    ``identity_secret`` below each bot."""
 
     def __init__(self, transport: Transport) -> None:
         super().__init__(transport)
         self.settings: Settings[M] = Settings(transport)
         self.knowledge: Knowledge[M] = Knowledge(transport)
+        self.publishable_keys: PublishableKeys[M] = PublishableKeys(transport)
+        self.identity_secret: IdentitySecrets[M] = IdentitySecrets(transport)
 
     @list_operation("bots.list", Bot.from_api)
     def list(self, *, limit: int | None = None, cursor: str | None = None) -> Call:
@@ -143,8 +193,11 @@ class Bots(Resource[M]):
         fallback_message: str | None = None,
         language: str | None = None,
         answer_threshold: float | None = None,
+        widget_color: str | None = None,
+        widget_launcher_text: str | None = None,
+        identity_verification: bool | None = None,
     ) -> Call:
-        """Create a bot, optionally with its reply settings."""
+        """Create a bot, optionally with its reply and website-widget settings."""
         return Call(
             body=given(
                 name=name,
@@ -154,6 +207,9 @@ class Bots(Resource[M]):
                 fallback_message=fallback_message,
                 language=language,
                 answer_threshold=answer_threshold,
+                widget_color=widget_color,
+                widget_launcher_text=widget_launcher_text,
+                identity_verification=identity_verification,
             )
         )
 

@@ -31,6 +31,7 @@ __all__ = [
     "ConversationStarted",
     "Deleted",
     "Exchange",
+    "IdentitySecret",
     "Invitation",
     "InvitationCancelled",
     "InvitationCreated",
@@ -42,6 +43,7 @@ __all__ = [
     "Message",
     "OrganizationSummary",
     "Page",
+    "PublishableKey",
     "RateLimit",
     "RateLimitResponse",
     "RequestLog",
@@ -143,6 +145,9 @@ class BotSettings(APIObject):
     fallback_message: str
     language: str
     answer_threshold: float
+    widget_color: str
+    widget_launcher_text: str
+    identity_verification: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -413,6 +418,39 @@ class WebhookDelivery(APIObject):
     attempts: tuple[WebhookAttempt, ...]
 
 
+# The website widget ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishableKey(APIObject):
+    """A bot's publishable key (``byp_…``): public by design, it goes in the embed snippet."""
+
+    __schema__ = "PublishableKeyOut"
+    object: str = "publishable_key"
+    id: str
+    key: str
+    name: str
+    bot_id: str
+    allowed_origins: tuple[str, ...]
+    status: str
+    """``active`` or ``revoked``."""
+    created_at: datetime
+    revoked_at: datetime | None
+    rotated_to: str | None
+    rotated_from: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentitySecret(APIObject):
+    """The key your server signs widget visitors' user ids with (not in repr)."""
+
+    __schema__ = "IdentitySecretOut"
+    object: str = "identity_secret"
+    bot_id: str
+    identity_secret: str = field(repr=False)
+    identity_verification: bool
+
+
 # Request logs and audit ---------------------------------------------------------------------
 
 
@@ -431,6 +469,8 @@ class RequestLog(APIObject):
     ip: str | None
     user_agent: str | None
     request_id: str
+    source: str
+    """``widget`` for the website widget's routes, ``api`` for the rest."""
 
 
 @dataclass(frozen=True, kw_only=True)

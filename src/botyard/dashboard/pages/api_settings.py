@@ -68,6 +68,7 @@ WARNING_LABELS = {
     "spike": "Traffic spike",
     "exposed_in_url": "Sent in a URL",
     "leaked": "Leaked: revoked automatically",
+    "exposed_in_browser": "Sent from a browser",
 }
 MANAGERS_ONLY = "Only Admins and Owners manage API keys."
 
