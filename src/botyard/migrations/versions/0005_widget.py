@@ -1,7 +1,7 @@
 """publishable keys and the website widget
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0006
 Create Date: 2026-12-02 13:30:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import botyard.core.database
 
 revision: str = "0005"
-down_revision: str | None = "0001"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
