@@ -373,6 +373,13 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode(
         409,
         "conflict",
+        "key_revoked",
+        "The publishable key is revoked, so it cannot be rotated.",
+        "Create a new publishable key for the bot instead.",
+    ),
+    ErrorCode(
+        409,
+        "conflict",
         "bot_paused",
         "The bot is paused, so it neither starts conversations nor replies.",
         "Resume the bot (`PATCH /v1/bots/{id}` with status `active`) or use another bot.",
