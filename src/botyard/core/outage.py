@@ -153,3 +153,26 @@ class DatabaseOutage:
             f"Retry in {self.retry_after} seconds.",
             headers={"Retry-After": str(self.retry_after)},
         )
+
+
+class BackgroundFailures:
+    """How a background loop reports failed rounds: a bug gets its traceback every time; the
+    database being away gets one line when it starts failing and one when it works again."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self.logger = logger
+        self.what = what
+        self.failing = False
+
+    def failed(self, exc: BaseException) -> None:
+        if not is_database_unavailable(exc):
+            self.logger.error("%s failed; retrying", self.what, exc_info=exc)
+            return
+        if not self.failing:
+            self.failing = True
+            self.logger.error("%s: database unavailable (%s); retrying", self.what, describe(exc))
+
+    def succeeded(self) -> None:
+        if self.failing:
+            self.failing = False
+            self.logger.warning("%s: database available again", self.what)

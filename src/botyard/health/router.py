@@ -68,9 +68,7 @@ async def _ask_database(state: Any) -> dict[str, Any]:
     try:
         # One thread hop on SQLite (see fetch_first): each aiosqlite step has to win the GIL
         # back from the busy serving thread, which held /healthz's p99 at ~60 ms under load.
-        row = await asyncio.wait_for(fetch_first(state.engine, _VERSION, {}), READY_TIMEOUT)
-    except TimeoutError:
-        return {"status": "unavailable", "backend": backend, "error": "no answer within 1 s"}
+        row = await fetch_first(state.engine, _VERSION, {})
     except Exception as exc:
         if is_database_unavailable(exc):
             return {"status": "unavailable", "backend": backend, "error": describe(exc)}
@@ -87,10 +85,17 @@ async def _ask_database(state: Any) -> dict[str, Any]:
 
 async def _database_check(state: Any, probes: _Probes) -> dict[str, Any]:
     """Ask the database now; callers arriving while a probe is in flight share its answer,
-    so a hammered endpoint sends one query at a time, and no answer is ever reused later."""
+    so a hammered endpoint sends one query at a time, and no answer is ever reused later.
+    Each caller waits at most READY_TIMEOUT."""
     if probes.database is None or probes.database.done():
         probes.database = asyncio.ensure_future(_ask_database(state))
-    return await asyncio.shield(probes.database)
+    # Waited for without cancelling it: cancelling a query on a hung connection waits for
+    # the connection's own cleanup (another database timeout) before it returns.
+    done, _ = await asyncio.wait({probes.database}, timeout=READY_TIMEOUT)
+    if not done:
+        backend = state.engine.dialect.name
+        return {"status": "unavailable", "backend": backend, "error": "no answer within 1 s"}
+    return probes.database.result()
 
 
 async def _limiter_check(limiter: Limiter, window: int, probes: _Probes) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from botyard.core import clock
+from botyard.core.outage import BackgroundFailures
 from botyard.requestlog.service import purge_expired
 
 logger = logging.getLogger("botyard.requestlog")
@@ -36,6 +37,7 @@ class RetentionTask:
     ) -> None:
         self._sessionmaker = sessionmaker
         self.retention_days = retention_days
+        self._failures = BackgroundFailures(logger, "request log retention purge")
         self._interval = interval
         self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
@@ -77,5 +79,6 @@ class RetentionTask:
             await self._sleep(self._interval)
             try:
                 await self.purge_now()
-            except Exception:
-                logger.exception("request log retention purge failed; will retry")
+                self._failures.succeeded()
+            except Exception as exc:
+                self._failures.failed(exc)

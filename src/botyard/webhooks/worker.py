@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from botyard.audit.service import Actor, record
 from botyard.core import clock
+from botyard.core.outage import BackgroundFailures
 from botyard.core.secretbox import SecretBox
 from botyard.webhooks import events, ssrf
 from botyard.webhooks.models import (
@@ -129,6 +130,7 @@ class DeliveryWorker:
         self._secret_box = secret_box
         self._allow_private = allow_private
         self._poll_interval = poll_interval
+        self._failures = BackgroundFailures(logger, "the webhook delivery worker")
         self._resolver = resolver
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
@@ -178,10 +180,11 @@ class DeliveryWorker:
                 sent = await self.run_once()
                 if time.monotonic() - self._last_purge > PURGE_EVERY:
                     await self.purge()
+                self._failures.succeeded()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("the webhook delivery worker failed a round; retrying")
+            except Exception as exc:
+                self._failures.failed(exc)
                 sent = 0
             if sent >= BATCH:
                 continue
