@@ -238,6 +238,11 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        http="botyard.http_server:BoundedHttpToolsProtocol",
+        ws="none",
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         # Forwarded headers are read by the app, from BOTYARD_TRUSTED_PROXIES only: uvicorn's
         # own default believes them from any local peer.
         proxy_headers=False,

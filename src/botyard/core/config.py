@@ -178,6 +178,27 @@ class Settings(BaseSettings):
         1000, ge=1, description="Dashboard changes per organization per hour, all users together"
     )
 
+    max_header_bytes: int = Field(
+        32_768,
+        ge=1024,
+        description="Request line plus headers, in bytes; larger get 431 and the connection closed",
+    )
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a connection may take to send a request's headers, from its "
+        "first byte (or from connecting); slower ones get 408 and are closed",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="Open connections (and requests in progress) per process; past it new "
+        "requests get 503 at once",
+    )
+    keep_alive_timeout: int = Field(
+        5, ge=1, description="Seconds an idle keep-alive connection is kept open"
+    )
+
     session_ttl_hours: int = Field(12, ge=1)
     secure_cookies: bool | None = Field(
         None, description="Force the Secure flag on cookies; by default set when served over HTTPS"

@@ -203,6 +203,20 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "The operator sets BOTYARD_SECRET_SCANNING_KEYS to a file of GitHub's secret scanning public_keys JSON.",
     ),
     ErrorCode(
+        408,
+        "request_timeout",
+        "request_timeout",
+        "The request's headers did not arrive within `BOTYARD_HEADER_TIMEOUT` seconds.",
+        "Send the whole request head at once; check for a stalled proxy or network.",
+    ),
+    ErrorCode(
+        431,
+        "request_header_fields_too_large",
+        "request_header_fields_too_large",
+        "The request line and headers are over `BOTYARD_MAX_HEADER_BYTES` bytes.",
+        "Send smaller headers (cookies and tokens included).",
+    ),
+    ErrorCode(
         413,
         "payload_too_large",
         "payload_too_large",
