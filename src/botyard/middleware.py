@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from botyard.api_keys import keyformat
@@ -23,9 +24,22 @@ from botyard.api_keys.cache import VerifiedKey
 from botyard.api_keys.url_guard import check_url
 from botyard.core import clock
 from botyard.core.asgi import header
-from botyard.core.errors import InvalidAPIKey, error_response, unexpected_error_response
+from botyard.core.errors import (
+    BODY_PROBLEM,
+    APIError,
+    InvalidAPIKey,
+    error_response,
+    unexpected_error_response,
+)
 from botyard.core.ids import new_time_ordered_id
 from botyard.core.outage import is_database_unavailable
+from botyard.core.request_input import (
+    NUL,
+    InvalidCharacters,
+    body_problem,
+    nul_path_parameter,
+    nul_query_parameter,
+)
 from botyard.core.route_marks import NO_STORE, has_mark
 from botyard.core.security_headers import security_headers
 from botyard.idempotency import service as idempotency
@@ -187,6 +201,60 @@ def _log_release_failure(action: str, record_id: str, exc: Exception) -> None:
         logger.error("could not %s idempotency record %s", action, record_id, exc_info=exc)
 
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+REFUSED_MEDIA_TYPE = b"application/x-botyard-refused-body"
+REFUSED_PLACEHOLDER = b"-"
+
+
+def too_large(limit: int) -> APIError:
+    return APIError(
+        "payload_too_large",
+        f"Request body is larger than the {limit} bytes allowed.",
+        status_code=413,
+        type="payload_too_large",
+    )
+
+
+def _replaying(body: bytes, receive: Receive, first: Message | None = None) -> Receive:
+    """A receive that hands out ``body`` (or ``first``) once, then what the client sends."""
+    pending: Message | None = first or {"type": "http.request", "body": body, "more_body": False}
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending is not None:
+            message, pending = pending, None
+            return message
+        return await receive()
+
+    return replay
+
+
+def _nul_in_url(scope: Scope) -> str | None:
+    """The path or query parameter holding a NUL, which no database column can store."""
+    found = nul_query_parameter(scope["query_string"])
+    if found is not None or NUL not in scope["path"]:
+        return found
+    for route in scope["app"].router.routes:
+        match, child = route.matches(scope)
+        if match is not Match.NONE:
+            return nul_path_parameter(child.get("path_params", {})) or "path"
+    return "path"
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, error: APIError) -> None:
+    """Answer ``error`` before routing, so no handler or query sees the request."""
+    response = error_response(
+        Request(scope),
+        error.status_code,
+        type=error.type,
+        code=error.code,
+        message=error.message,
+        param=error.param,
+        headers=error.headers,
+    )
+    await response(scope, receive, send)
+
+
 class ApiMiddleware:
     def __init__(
         self,
@@ -278,7 +346,15 @@ class ApiMiddleware:
                 if refused is not None:
                     await self._refuse_key_in_url(scope, receive, finish, *refused)
                     return
-            await self.app(scope, self._capped(scope, receive), responder)
+            unstorable = _nul_in_url(scope)
+            if unstorable is not None:
+                await _refuse(scope, receive, finish, InvalidCharacters(unstorable))
+                return
+            if is_api and scope["method"] in BODY_METHODS:
+                receive = await self._read_body(scope, receive)
+            else:
+                receive = self._capped(scope, receive)
+            await self.app(scope, receive, responder)
         except Exception as exc:
             if started_response:
                 raise  # too late for an error response: the server closes the connection
@@ -320,15 +396,48 @@ class ApiMiddleware:
             state["key_id"] = exposed.id
             state["organization_id"] = exposed.organization_id
             state["authenticated"] = False
-        response = error_response(
-            Request(scope),
-            error.status_code,
-            type=error.type,
-            code=error.code,
-            message=error.message,
-            headers=error.headers,
-        )
-        await response(scope, receive, send)
+        await _refuse(scope, receive, send, error)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> Receive:
+        """Read an API write's body up front, and hide it from the endpoint if it is unusable.
+
+        FastAPI parses a JSON body before it runs any dependency, so a malformed one was
+        answered before authentication. Here a body that is too large, not JSON, not sent as
+        JSON or holding a NUL is replaced by a placeholder of a private media type that no
+        body model accepts: the endpoint's dependencies (authentication first) run as usual,
+        then the validation handler answers with the problem kept in the request's state.
+        """
+        limit = self.max_body_bytes
+        declared = header(scope, b"content-length")
+        problem: APIError | None = None
+        chunks: list[bytes] = []
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            problem = too_large(limit)
+        else:
+            seen = 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return _replaying(b"", receive, first=message)
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                if seen > limit:
+                    problem = too_large(limit)
+                    break
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        body = b"".join(chunks)
+        if problem is None:
+            problem = body_problem(body, header(scope, b"content-type"))
+        if problem is None:
+            return _replaying(body, receive)
+        scope["state"][BODY_PROBLEM] = problem
+        scope["headers"] = [
+            *((name, value) for name, value in scope["headers"] if name != b"content-type"),
+            (b"content-type", REFUSED_MEDIA_TYPE),
+        ]
+        return _replaying(REFUSED_PLACEHOLDER, receive)
 
     def _capped(self, scope: Scope, receive: Receive) -> Receive:
         """Refuse oversized bodies with 413, whether or not Content-Length is honest."""

@@ -56,7 +56,10 @@ ERRORS: dict[str, str] = {
 }
 ID_ERRORS = {"404": "No such object in your organization (an id given in the path or a filter)"}
 WRITE_ERRORS = {"409": "Conflict with the current state"}
-BODY_ERRORS = {"413": "Request body too large"}
+BODY_ERRORS = {
+    "413": "Request body too large",
+    "415": "Request body not sent as JSON (`Content-Type: application/json`)",
+}
 
 INT_HEADER = {"schema": {"type": "integer"}}
 RATE_LIMIT_HEADERS: dict[str, Any] = {

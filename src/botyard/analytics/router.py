@@ -1,6 +1,5 @@
 """Analytics: conversation and message figures per organization or bot, totals and series."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,6 +9,7 @@ from botyard.analytics.schemas import Analytics, Interval
 from botyard.api_keys.deps import ReadKey
 from botyard.bots import service as bots
 from botyard.core.database import DBSession
+from botyard.core.params import Time
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 
@@ -20,12 +20,10 @@ async def get_analytics(
     session: DBSession,
     bot_id: Annotated[str | None, Query(description="Only this bot; all bots if left out")] = None,
     from_: Annotated[
-        datetime | None,
+        Time | None,
         Query(alias="from", description="Start (inclusive, RFC 3339); default: 7 days before `to`"),
     ] = None,
-    to: Annotated[
-        datetime | None, Query(description="End (exclusive, RFC 3339); default: now")
-    ] = None,
+    to: Annotated[Time | None, Query(description="End (exclusive, RFC 3339); default: now")] = None,
     interval: Annotated[
         Interval, Query(description="`day` (up to 366 days) or `hour` (up to 31 days)")
     ] = "day",

@@ -22,10 +22,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from botyard.analytics.schemas import Analytics, Figures, Interval, Point
 from botyard.conversations.models import Conversation, Message
-from botyard.conversations.service import EARLIEST, LATEST, to_utc
 from botyard.core import clock
 from botyard.core.errors import APIError
-from botyard.core.timefmt import rfc3339
+from botyard.core.timefmt import EARLIEST, LATEST, rfc3339, to_utc
 
 DEFAULT_PERIOD = timedelta(days=7)
 STEPS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +11,7 @@ from botyard.audit import service
 from botyard.audit.schemas import AuditEventOut
 from botyard.core.database import DBSession
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
-from botyard.core.params import Cursor, Limit
+from botyard.core.params import Cursor, Limit, TimeFilter
 
 router = APIRouter(prefix="/v1/audit-log", tags=["audit log"])
 
@@ -31,10 +30,10 @@ async def list_audit_events(
         str | None, Query(max_length=40, description="Only changes to this key, user or invitation")
     ] = None,
     since: Annotated[
-        datetime | None, Query(description="RFC 3339 time; events at or after it (inclusive)")
+        TimeFilter | None, Query(description="RFC 3339 time; events at or after it (inclusive)")
     ] = None,
     until: Annotated[
-        datetime | None, Query(description="RFC 3339 time; events before it (exclusive)")
+        TimeFilter | None, Query(description="RFC 3339 time; events before it (exclusive)")
     ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,

@@ -1,6 +1,5 @@
 """Conversations: start one on a bot, chat (the bot replies in the response), read, close."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -20,7 +19,7 @@ from botyard.conversations.schemas import (
 )
 from botyard.core.database import DBSession
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
-from botyard.core.params import Cursor, Limit
+from botyard.core.params import Cursor, Limit, TimeFilter
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
@@ -50,10 +49,10 @@ async def list_conversations(
     bot_id: Annotated[str | None, Query(description="Only this bot's conversations")] = None,
     status: Annotated[ConversationStatus | None, Query(description="open or closed")] = None,
     since: Annotated[
-        datetime | None, Query(description="Started at or after this time (RFC 3339)")
+        TimeFilter | None, Query(description="Started at or after this time (RFC 3339)")
     ] = None,
     until: Annotated[
-        datetime | None, Query(description="Started before this time (RFC 3339)")
+        TimeFilter | None, Query(description="Started before this time (RFC 3339)")
     ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,

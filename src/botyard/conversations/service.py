@@ -11,7 +11,7 @@ when the clock has not moved), so "oldest first" is always the order they were w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -25,32 +25,11 @@ from botyard.conversations.schemas import ConversationOut, MessageOut
 from botyard.core import clock
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import decode_cursor, encode_cursor, paginate
+from botyard.core.timefmt import clamp_time, with_zone
 from botyard.webhooks import events
 
 TICK = timedelta(microseconds=1)
 SCORE_DIGITS = 4
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-"""Times the API reasons about; no conversation exists outside them."""
-
-
-def with_zone(value: datetime) -> datetime:
-    """A time given without an offset is read as UTC, the only zone the API speaks."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def to_utc(value: datetime) -> datetime:
-    """Raises OverflowError for times whose UTC equivalent leaves the calendar (year 1 or 9999)."""
-    return with_zone(value).astimezone(UTC)
-
-
-def clamp_time(value: datetime) -> datetime:
-    """A filter bound inside EARLIEST..LATEST, which filters exactly the same rows."""
-    try:
-        utc = to_utc(value)
-    except OverflowError:
-        return EARLIEST if value.year < LATEST.year else LATEST
-    return min(max(utc, EARLIEST), LATEST)
 
 
 @dataclass(frozen=True, slots=True)

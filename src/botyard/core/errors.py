@@ -14,6 +14,9 @@ from botyard.core.security_headers import security_headers
 
 logger = logging.getLogger("botyard.errors")
 
+BODY_PROBLEM = "body_problem"
+"""Request state: why the body was hidden from the endpoint (see the API middleware)."""
+
 WWW_AUTHENTICATE = 'Bearer realm="botyard", error="invalid_token"'
 
 
@@ -137,6 +140,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    problem = request.scope.get("state", {}).get(BODY_PROBLEM)
+    if isinstance(problem, APIError):
+        return await _api_error(request, problem)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     param = _field_path(tuple(first.get("loc", ())))

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
@@ -15,10 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from botyard.core.errors import APIError
+from botyard.core.timefmt import EARLIEST, LATEST
 
 T = TypeVar("T")
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+CURSOR_MAX_LENGTH = 200
+"""Cursors this API makes are about 90 characters."""
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -53,14 +57,29 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names, or 400 ``invalid_cursor`` for anything this API did not make.
+
+    Every way a crafted cursor could fail later is refused here: a time that overflows once
+    converted to UTC (``0001-01-01T00:00:00+14:00``) or lies outside the years rows have,
+    an id that is not an id, nesting deep enough to exhaust the parser, or sheer length.
+    """
     try:
+        if len(cursor) > CURSOR_MAX_LENGTH:
+            raise ValueError("longer than any cursor this API makes")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, row_id = json.loads(raw)
         created_at = datetime.fromisoformat(created)
-        if created_at.tzinfo is None or not _ID_PATTERN.fullmatch(row_id):
+        if (
+            created_at.tzinfo is None
+            or created_at.isoformat() != created  # exactly as encode_cursor wrote it
+            or not _ID_PATTERN.fullmatch(row_id)
+        ):
             raise ValueError("not a cursor this API made")
+        created_at = created_at.astimezone(UTC)
+        if not EARLIEST <= created_at <= LATEST:
+            raise ValueError("outside the times rows have")
         return created_at, row_id
-    except (ValueError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error) as exc:
         raise APIError(
             "invalid_cursor",
             "cursor is not one this API returned; pass next_cursor unchanged.",

@@ -140,6 +140,27 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "Pass `next_cursor` from the previous page unchanged.",
     ),
     ErrorCode(
+        400,
+        "invalid_request",
+        "invalid_json",
+        "The request body is not valid JSON (the message gives the line and column).",
+        "Fix the JSON at the position named; a trailing comma or a missing quote is the usual cause.",
+    ),
+    ErrorCode(
+        400,
+        "invalid_request",
+        "invalid_characters",
+        "A path, query or body value holds a NUL character (\\u0000), which cannot be stored.",
+        "Remove the NUL character from the value `param` names.",
+    ),
+    ErrorCode(
+        415,
+        "invalid_request",
+        "unsupported_media_type",
+        "The request has a body that was not sent as JSON.",
+        "Send the body as JSON with the header `Content-Type: application/json`.",
+    ),
+    ErrorCode(
         404,
         "not_found",
         "resource_missing",

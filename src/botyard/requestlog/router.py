@@ -1,4 +1,3 @@
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -7,7 +6,7 @@ from botyard.api_keys.deps import AdminKey
 from botyard.core import clock
 from botyard.core.database import DBSession
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
-from botyard.core.params import Cursor, Limit
+from botyard.core.params import Cursor, Limit, TimeFilter
 from botyard.requestlog import service
 from botyard.requestlog.schemas import RequestLogOut, UsageBucket, UsageResponse
 
@@ -15,10 +14,10 @@ router = APIRouter(prefix="/v1/logs", tags=["request logs"])
 
 KeyFilter = Annotated[str | None, Query(description="Only requests made with this key (`key_…`)")]
 Since = Annotated[
-    datetime | None, Query(description="RFC 3339 time; requests at or after it (inclusive)")
+    TimeFilter | None, Query(description="RFC 3339 time; requests at or after it (inclusive)")
 ]
 Until = Annotated[
-    datetime | None, Query(description="RFC 3339 time; requests before it (exclusive)")
+    TimeFilter | None, Query(description="RFC 3339 time; requests before it (exclusive)")
 ]
 
 
