@@ -100,7 +100,8 @@ def body_problem(body: bytes, content_type: str | None) -> APIError | None:
     except json.JSONDecodeError as exc:
         return APIError(
             "invalid_json",
-            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+            f"The body is not valid JSON: {exc.msg.removesuffix(' at')} at line {exc.lineno}, "
+            f"column {exc.colno}.",
         )
     except UnicodeDecodeError:
         return APIError("invalid_json", "The body is not valid JSON: it is not UTF-8 text.")
