@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.sessionmaker = sessionmaker
     app.state.db_outage = DatabaseOutage(engine, settings.db_timeout)
     app.state.rate_limits = RateLimitPolicy.of(
-        limiter or build_limiter(settings.redis_url), settings
+        limiter if limiter is not None else build_limiter(settings.redis_url), settings
     )
     app.state.request_log = RequestLogWriter(
         engine,

@@ -25,6 +25,7 @@ from botyard.api_keys import keyformat
 from botyard.core.database import create_engine
 from botyard.core.migrate import upgrade_async
 from botyard.main import create_app
+from botyard.ratelimit.limiter import MemoryLimiter
 from tests.cli.runner import Botyard, botyard_executable
 from tests.conftest import fresh_ip, make_settings
 from tests.factories import auth, make_key, make_org
@@ -166,3 +167,34 @@ async def test_start_up_with_the_database_unreachable_is_one_line_and_exit_2(
     assert f"127.0.0.1:{port}/botyard" in lines[0] and "***" in lines[0]
     assert "s3cret" not in lines[0] + stdout.decode()
     assert elapsed < 30
+
+
+class ClosingLimiter(MemoryLimiter):
+    closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+        await super().close()
+
+
+async def test_shutdown_closes_the_limiter_and_the_engine_even_when_a_step_fails(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = ClosingLimiter()
+    app = create_app(make_settings(database_url), limiter=limiter)
+
+    async def failing_stop(*_: object) -> None:
+        raise RuntimeError("the request log could not stop")
+
+    app.state.request_log.stop = failing_stop
+    async with app.router.lifespan_context(app):
+        async with app.state.engine.connect():
+            pass  # leaves one pooled connection, which disposing the engine closes
+        assert app.state.engine.sync_engine.pool.checkedin() == 1
+    assert limiter.closed
+    assert app.state.engine.sync_engine.pool.checkedin() == 0, "the engine was not disposed"
+    assert any(
+        "closing the request log failed (RuntimeError: the request log could not stop)"
+        in r.getMessage()
+        for r in caplog.records
+    )
