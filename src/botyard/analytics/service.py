@@ -40,8 +40,8 @@ def resolve_period(
     """The requested period, by default the 7 days up to now; times without offset are UTC."""
     end = _supported(end, "to") if end is not None else clock.now()
     start = _supported(start, "from") if start is not None else end - DEFAULT_PERIOD
-    if start >= end:
-        raise _invalid("invalid_time_range", "from must be earlier than to.")
+    if start > end:
+        raise _invalid("invalid_time_range", "from must not be later than to.")
     if end - start > MAX_PERIODS[interval]:
         days = MAX_PERIODS[interval].days
         raise _invalid(

@@ -23,7 +23,7 @@ from botyard.core import clock
 from botyard.core.database import DBSession
 from botyard.core.errors import NotFound
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse
-from botyard.core.params import Cursor, Limit
+from botyard.core.params import AnyIfBlank, Cursor, Limit
 from botyard.organizations.models import Organization
 
 router = APIRouter(prefix="/v1/api-keys", tags=["API keys"])
@@ -46,7 +46,9 @@ async def _organization(session: AsyncSession, organization_id: str) -> Organiza
 async def list_api_keys(
     principal: AdminKey,
     session: DBSession,
-    status: Annotated[KeyStatus | None, Query(description="Only keys in this status")] = None,
+    status: Annotated[
+        KeyStatus | None, Query(description="Only keys in this status"), AnyIfBlank
+    ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> ListResponse[ApiKeyOut]:

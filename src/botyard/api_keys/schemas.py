@@ -137,6 +137,7 @@ class CreateApiKey(BaseModel):
         None,
         ge=1,
         le=1_000_000_000,
+        strict=True,  # a JSON integer only: true was read as 1
         description="Requests per hour for this key alone, below the organization's limit",
     )
 

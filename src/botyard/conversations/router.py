@@ -19,7 +19,7 @@ from botyard.conversations.schemas import (
 )
 from botyard.core.database import DBSession
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
-from botyard.core.params import Cursor, Limit, TimeFilter
+from botyard.core.params import AnyIfBlank, Cursor, Limit, TimeFilter
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
@@ -47,7 +47,9 @@ async def list_conversations(
     principal: ReadKey,
     session: DBSession,
     bot_id: Annotated[str | None, Query(description="Only this bot's conversations")] = None,
-    status: Annotated[ConversationStatus | None, Query(description="open or closed")] = None,
+    status: Annotated[
+        ConversationStatus | None, Query(description="open or closed"), AnyIfBlank
+    ] = None,
     since: Annotated[
         TimeFilter | None, Query(description="Started at or after this time (RFC 3339)")
     ] = None,

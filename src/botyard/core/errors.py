@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from botyard.core.security_headers import security_headers
 
@@ -171,16 +172,36 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     type_, code = _HTTP_TYPES.get(exc.status_code, ("invalid_request", "http_error"))
     message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and message == "Not Found":
         message = f"No route {request.method} {request.url.path}."
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        message = (
+            f"{request.method} is not allowed on {request.url.path}; "
+            f"it takes {' or '.join(allowed)}."
+        )
     return error_response(
-        request,
-        exc.status_code,
-        type=type_,
-        code=code,
-        message=message,
-        headers=dict(exc.headers or {}),
+        request, exc.status_code, type=type_, code=code, message=message, headers=headers
     )
+
+
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path takes.
+
+    Starlette answers 405 from the first route whose path matched, so its ``Allow`` named that
+    route's methods only (``PUT /v1/bots`` said ``Allow: GET``, though POST works too).
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else 99, m))
 
 
 def unexpected_error_response(request: Request, *, stamped: bool = False) -> JSONResponse:

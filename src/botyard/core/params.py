@@ -12,6 +12,15 @@ from botyard.core.timefmt import clamp_time, parse_time
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, 1 to 100")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 
+
+def blank_is_none(value: object) -> object:
+    """``?status=`` (as an empty form field sends it) means no filter, not an invalid one."""
+    return None if value == "" else value
+
+
+AnyIfBlank = BeforeValidator(blank_is_none)
+"""Put on an optional filter, so that its empty value means "any"."""
+
 Time = Annotated[datetime, BeforeValidator(parse_time)]
 """An RFC 3339 time as written (no offset means UTC); numbers are refused."""
 

@@ -6,7 +6,7 @@ from botyard.api_keys.deps import AdminKey
 from botyard.core import clock
 from botyard.core.database import DBSession
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
-from botyard.core.params import Cursor, Limit, TimeFilter
+from botyard.core.params import AnyIfBlank, Cursor, Limit, TimeFilter
 from botyard.requestlog import service
 from botyard.requestlog.schemas import RequestLogOut, UsageBucket, UsageResponse
 
@@ -34,6 +34,7 @@ async def list_logs(
     status: Annotated[
         str | None,
         Query(description="An exact status such as `429`, or a class such as `4xx`"),
+        AnyIfBlank,
     ] = None,
     since: Since = None,
     until: Until = None,

@@ -14,7 +14,7 @@ from botyard.api_keys.deps import AdminKey
 from botyard.core.database import DBSession
 from botyard.core.errors import NotFound
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse
-from botyard.core.params import Cursor, Limit
+from botyard.core.params import AnyIfBlank, Cursor, Limit
 from botyard.organizations.models import Organization
 from botyard.team import service
 from botyard.team.schemas import (
@@ -114,7 +114,7 @@ async def list_invitations(
     principal: AdminKey,
     session: DBSession,
     status: Annotated[
-        InvitationStatus | None, Query(description="Only invitations in this status")
+        InvitationStatus | None, Query(description="Only invitations in this status"), AnyIfBlank
     ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
