@@ -63,6 +63,7 @@ CONTRACT: dict[tuple[str, str], str] = {
     ("POST", "/v1/api-keys"): "admin",
     ("GET", "/v1/api-keys/{key_id}"): "admin",
     ("DELETE", "/v1/api-keys/{key_id}"): "admin",
+    ("PATCH", "/v1/api-keys/{key_id}"): "admin",
     ("POST", "/v1/api-keys/{key_id}/rotate"): "admin",
     ("GET", "/v1/webhooks"): "admin",
     ("POST", "/v1/webhooks"): "admin",

@@ -16,6 +16,7 @@ from botyard.api_keys.schemas import (
     ApiKeyRotated,
     CreateApiKey,
     RotateApiKey,
+    UpdateApiKey,
 )
 from botyard.api_keys.service import KeyStatus
 from botyard.api_keys.warnings import warnings_for
@@ -89,6 +90,24 @@ async def create_api_key(
 @router.get("/{key_id}", summary="Get an API key")
 async def get_api_key(principal: AdminKey, session: DBSession, key_id: str) -> ApiKeyOut:
     key = await service.get_key(session, principal.organization_id, key_id)
+    (shown,) = await _shown(session, [key])
+    return shown
+
+
+@router.patch(
+    "/{key_id}",
+    summary="Update an API key's name, scopes, IP allow-list or rate limit",
+    description="Only the fields sent change. `allowed_ips: null` allows any address and "
+    "`rate_limit: null` returns the key to the organization's limit. The key itself never "
+    "changes (rotate it for that), and a key never grants a scope it lacks itself.",
+)
+async def update_api_key(
+    principal: AdminKey, session: DBSession, key_id: str, body: UpdateApiKey
+) -> ApiKeyOut:
+    key = await service.get_key(session, principal.organization_id, key_id)
+    await service.update_key(
+        session, key, body.changes(), principal.actor, creator_scopes=principal.scopes
+    )
     (shown,) = await _shown(session, [key])
     return shown
 

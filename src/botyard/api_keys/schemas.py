@@ -172,6 +172,44 @@ class CreateApiKey(BaseModel):
         return self.expires_at
 
 
+class UpdateApiKey(BaseModel):
+    """Only the fields sent change; null clears an allow-list or a key's own rate limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
+    scopes: list[ScopeName] | None = Field(
+        None, min_length=1, description="Never wider than the calling key's scopes"
+    )
+    allowed_ips: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="IP addresses or CIDR ranges allowed to use the key; null allows any",
+    )
+    rate_limit: int | None = Field(
+        None, ge=1, le=1_000_000_000, description="Requests per hour for this key; null: the org's"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("name cannot be null; leave it out to keep the name")
+        if not value.strip():
+            raise ValueError("name must not be blank")
+        return value.strip()
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes_not_null(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            raise ValueError("scopes cannot be null; leave it out to keep the scopes")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in self.model_fields_set}
+
+
 class RotateApiKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

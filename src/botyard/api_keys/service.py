@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -21,6 +21,7 @@ from botyard.core.errors import APIError, Conflict, InsufficientPermissions, Not
 from botyard.core.ids import new_id
 from botyard.core.pagination import paginate
 from botyard.core.timefmt import rfc3339
+from botyard.organizations import service as orgs
 from botyard.organizations.models import Organization
 from botyard.webhooks import events
 
@@ -156,11 +157,13 @@ async def create_key(
     check_not_wider(scopes, creator_scopes)
     if rate_limit is not None and rate_limit < 1:
         raise APIError("invalid_rate_limit", "rate_limit must be at least 1.", param="rate_limit")
+    name = validate_name(name)
+    await _refuse_duplicate_name(session, org.id, name)
     plaintext = keyformat.generate()
     key = ApiKey(
         id=key_id or new_id("key"),
         organization_id=org.id,
-        name=validate_name(name),
+        name=name,
         key_hash=keyformat.hash_key(plaintext),
         hint=keyformat.hint(plaintext),
         scopes=scopes,
@@ -183,6 +186,87 @@ async def create_key(
     )
     await _emit(session, "api_key.created", key)
     return key, plaintext
+
+
+async def _refuse_duplicate_name(
+    session: AsyncSession, organization_id: str, name: str, *, other_than: str | None = None
+) -> None:
+    """Two live keys must not share a name (case aside), or nobody can tell which to revoke.
+
+    A rotated key keeps its name until its grace period ends, beside its successor: it no
+    longer counts. The organization is held first, so two requests cannot both find the name
+    free and both take it."""
+    await orgs.hold(session, organization_id)
+    now = clock.now()
+    clash = await session.scalar(
+        select(ApiKey.hint).where(
+            ApiKey.organization_id == organization_id,
+            func.lower(ApiKey.name) == name.lower(),
+            ApiKey.rotated_to.is_(None),
+            _still_live(now),
+            ApiKey.id != other_than if other_than else true(),
+        )
+    )
+    if clash is not None:
+        raise Conflict(
+            "duplicate_key_name",
+            f"An active key named {name!r} already exists ({clash}); choose another name, "
+            "or rotate that key to replace it.",
+            param="name",
+        )
+
+
+async def update_key(
+    session: AsyncSession,
+    key: ApiKey,
+    changes: dict[str, Any],
+    actor: Actor,
+    creator_scopes: frozenset[str] | None = None,
+) -> ApiKey:
+    """Change a live key's name, scopes, IP allow-list or own rate limit, never its secret.
+
+    ``changes`` holds only the fields the caller sent; a None allow-list or limit clears it.
+    Scopes never grow wider than the caller's own."""
+    now = clock.now()
+    if status_of(key, now) is not KeyStatus.ACTIVE or key.rotated_to is not None:
+        raise _refusal(key, now)
+    values: dict[str, Any] = {}
+    if "name" in changes:
+        values["name"] = validate_name(changes["name"])
+        await _refuse_duplicate_name(
+            session, key.organization_id, values["name"], other_than=key.id
+        )
+    if "scopes" in changes:
+        values["scopes"] = validate_scopes(changes["scopes"])
+        check_not_wider(values["scopes"], creator_scopes)
+    if "allowed_ips" in changes:
+        values["allowed_ips"] = validate_allowed_ips(changes["allowed_ips"])
+    if "rate_limit" in changes:
+        rate_limit = changes["rate_limit"]
+        if rate_limit is not None and rate_limit < 1:
+            raise APIError(
+                "invalid_rate_limit", "rate_limit must be at least 1.", param="rate_limit"
+            )
+        values["rate_limit"] = rate_limit
+    values = {field: value for field, value in values.items() if getattr(key, field) != value}
+    if not values:
+        return key
+    if not await _update_if(
+        session, key, and_(ApiKey.rotated_to.is_(None), _still_live(now)), **values
+    ):
+        await session.refresh(key)
+        raise _refusal(key, now)
+    await record(
+        session,
+        organization_id=key.organization_id,
+        action="api_key.updated",
+        actor=actor,
+        target_type="api_key",
+        target_id=key.id,
+        data={"changed": sorted(values), "name": key.name},
+    )
+    _evict_on_commit(session, key.id)
+    return key
 
 
 async def find_key(session: AsyncSession, key_id: str) -> ApiKey | None:

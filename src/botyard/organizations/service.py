@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.api_keys.cache import key_cache
@@ -95,3 +95,25 @@ async def set_rate_limit(
         target_id=org.id,
         data={"from": previous, "to": limit},
     )
+
+
+async def hold(session: AsyncSession, organization_id: str) -> None:
+    """Serialize a check and the write it guards within one organization until commit.
+
+    PostgreSQL locks the organization's row (``FOR NO KEY UPDATE``, so rows that merely
+    reference it are still inserted); on SQLite the no-op UPDATE takes the database's write
+    lock, which the transaction keeps, so the check that follows reads the latest state.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(Organization.id)
+            .where(Organization.id == organization_id)
+            .with_for_update(key_share=True)
+        )
+    else:
+        await session.execute(
+            update(Organization)
+            .where(Organization.id == organization_id)
+            .values(id=Organization.id)
+            .execution_options(synchronize_session=False)
+        )

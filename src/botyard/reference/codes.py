@@ -489,4 +489,25 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "That user is already a member of the organization.",
         "Change the role of the member instead.",
     ),
+    ErrorCode(
+        409,
+        "conflict",
+        "duplicate_key_name",
+        "Another live key of the organization already has this name.",
+        "Choose another name, or rotate the existing key to replace it.",
+    ),
+    ErrorCode(
+        409,
+        "conflict",
+        "key_revoked",
+        "The key is revoked, so it can no longer be rotated or changed.",
+        "Create a new key instead.",
+    ),
+    ErrorCode(
+        409,
+        "conflict",
+        "key_expired",
+        "The key is past its expiry time, so it can no longer be rotated or changed.",
+        "Create a new key instead.",
+    ),
 )

@@ -7,7 +7,7 @@
 """
 
 from botyard_sdk._client import AsyncBotyard, Botyard
-from botyard_sdk._operations import AsyncPager, Pager
+from botyard_sdk._operations import CLEAR, AsyncPager, Pager
 from botyard_sdk._version import __version__
 from botyard_sdk.errors import (
     APIConnectionError,
@@ -25,6 +25,7 @@ from botyard_sdk.errors import (
 from botyard_sdk.types import Page
 
 __all__ = [
+    "CLEAR",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",

@@ -52,9 +52,26 @@ class Call:
     body: Mapping[str, Any] | None = None
 
 
+class Clear:
+    """The type of :data:`CLEAR`."""
+
+    def __repr__(self) -> str:
+        return "CLEAR"
+
+
+CLEAR = Clear()
+"""Pass it to a PATCH argument to send null, which clears that field (such as a key's
+allow-list); None leaves a field as it is."""
+
+
 def given(**values: Any) -> dict[str, Any]:
-    """The arguments the caller passed: None means "leave out", so PATCH changes only those."""
-    return {name: value for name, value in values.items() if value is not None}
+    """The arguments the caller passed: None means "leave out", so PATCH changes only those,
+    and CLEAR is sent as null."""
+    return {
+        name: None if value is CLEAR else value
+        for name, value in values.items()
+        if value is not None
+    }
 
 
 def timestamp(value: datetime | str) -> str:

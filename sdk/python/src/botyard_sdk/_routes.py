@@ -57,6 +57,7 @@ ROUTES: dict[str, Route] = {
     "api_keys.list": Route("GET", "/v1/api-keys"),
     "api_keys.create": Route("POST", "/v1/api-keys"),
     "api_keys.retrieve": Route("GET", "/v1/api-keys/{key_id}"),
+    "api_keys.update": Route("PATCH", "/v1/api-keys/{key_id}"),
     "api_keys.revoke": Route("DELETE", "/v1/api-keys/{key_id}"),
     "api_keys.rotate": Route("POST", "/v1/api-keys/{key_id}/rotate"),
     "webhooks.list": Route("GET", "/v1/webhooks"),

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from botyard_sdk._engine import AsyncTransport, SyncTransport
 from botyard_sdk._operations import (
     Call,
+    Clear,
     M,
     Resource,
     duration,
@@ -395,6 +396,30 @@ class ApiKeys(Resource[M]):
     @operation("api_keys.retrieve", ApiKey.from_api)
     def retrieve(self, key_id: str) -> Call:
         return Call(path={"key_id": key_id})
+
+    @operation("api_keys.update", ApiKey.from_api)
+    def update(
+        self,
+        key_id: str,
+        *,
+        name: str | None = None,
+        scopes: Sequence[str] | None = None,
+        allowed_ips: Sequence[str] | Clear | None = None,
+        rate_limit: int | Clear | None = None,
+    ) -> Call:
+        """Change what was given; ``allowed_ips=CLEAR`` allows any address and
+        ``rate_limit=CLEAR`` returns the key to the organization's limit."""
+        return Call(
+            path={"key_id": key_id},
+            body=given(
+                name=name,
+                scopes=list(scopes) if scopes is not None else None,
+                allowed_ips=allowed_ips
+                if isinstance(allowed_ips, Clear | None)
+                else list(allowed_ips),
+                rate_limit=rate_limit,
+            ),
+        )
 
     @operation("api_keys.revoke", ApiKey.from_api)
     def revoke(self, key_id: str) -> Call:
