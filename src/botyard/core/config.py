@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     )
 
     session_ttl_hours: int = Field(12, ge=1)
+    session_idle_minutes: int = Field(
+        120, ge=1, description="A dashboard session unused this long ends (besides the TTL)"
+    )
     secure_cookies: bool | None = Field(
         None, description="Force the Secure flag on cookies; by default set when served over HTTPS"
     )

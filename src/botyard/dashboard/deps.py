@@ -8,6 +8,7 @@ also requires the owner or admin role.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote
 
@@ -127,7 +128,8 @@ async def check_csrf(request: Request, expected: str | None) -> None:
 async def optional_context(request: Request, session: DBSession) -> DashboardContext | None:
     """The signed-in user's context, or None; remembered on the request for error pages."""
     request.state.dashboard_db = session
-    found = await sessions.find_session(session, request.cookies.get(sessions.SESSION_COOKIE))
+    idle = timedelta(minutes=request.app.state.settings.session_idle_minutes)
+    found = await sessions.find_session(session, request.cookies.get(sessions.SESSION_COOKIE), idle)
     if found is None:
         return None
     context = await _load_context(session, found, client_ip(request))

@@ -28,6 +28,8 @@ SESSION_COOKIE = "botyard_session"
 LOGIN_CSRF_COOKIE = "botyard_login_csrf"
 COOKIE_PATH = "/dashboard"
 CSRF_FIELD = "csrf_token"
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+"""How stale a session's last-seen time may be: fewer writes, an idle timeout a minute late."""
 
 LOGIN_ATTEMPTS = 5
 """Quick failures of one account from one address before it must wait (see PAIR_LIMITS)."""
@@ -88,6 +90,7 @@ async def open_session(
             csrf_token=secrets.token_hex(32),
             ip=ip,
             created_at=now,
+            last_seen_at=now,
             expires_at=now + timedelta(hours=ttl_hours),
         )
     )
@@ -95,8 +98,11 @@ async def open_session(
     return token
 
 
-async def find_session(session: AsyncSession, token: str | None) -> UserSession | None:
-    """The live session for a cookie value; an expired one is deleted on sight."""
+async def find_session(
+    session: AsyncSession, token: str | None, idle_timeout: timedelta
+) -> UserSession | None:
+    """The live session for a cookie value; one past its lifetime or left idle for
+    ``idle_timeout`` is deleted on sight. Use is recorded at most once a minute."""
     if not token:
         return None
     found = (
@@ -106,10 +112,15 @@ async def find_session(session: AsyncSession, token: str | None) -> UserSession 
     ).first()
     if found is None:
         return None
-    if found.expires_at <= clock.now():
+    now = clock.now()
+    last_seen = found.last_seen_at or found.created_at
+    if found.expires_at <= now or last_seen + idle_timeout <= now:
         await session.delete(found)
         await session.flush()
         return None
+    if now - last_seen >= LAST_SEEN_RESOLUTION:
+        found.last_seen_at = now
+        await session.flush()
     return found
 
 

@@ -15,13 +15,54 @@ import os
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 _hasher = PasswordHasher()
 
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
+MIN_STRENGTH = 2
+"""zxcvbn's score from 0 to 4; under 2 it guesses the password in fewer than 10^6 tries
+(repeats like ``1111111111``, sequences, keyboard walks, a dictionary word and a year)."""
+_SCORED_LENGTH = 72
+"""zxcvbn's own limit on the length it scores (it is quadratic beyond); the start decides."""
+_MIN_EMAIL_PART = 3
+"""An email's part before the @ shorter than this is too common a string to refuse."""
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of the leaks zxcvbn's list was built from."""
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def password_problem(password: str, email: str | None = None) -> str | None:
+    """Why a new password is refused, in a sentence for its owner; None when it is fine."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Password must be at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Password must be at most {MAX_PASSWORD_LENGTH} characters."
+    lowered = password.lower()
+    local = (email or "").strip().lower().partition("@")[0]
+    if len(local) >= _MIN_EMAIL_PART and local in lowered:
+        return "Password must not contain your email address or the part of it before the @."
+    if lowered in _common_passwords():
+        return "This password is on a list of commonly used passwords. Choose another one."
+    verdict = zxcvbn(password[:_SCORED_LENGTH])
+    if verdict["score"] < MIN_STRENGTH:
+        warning = verdict["feedback"]["warning"] or "it follows a common pattern"
+        return (
+            f"This password is too easy to guess ({warning.rstrip('.')}). Choose a longer or "
+            "less predictable one: a few unrelated words work well."
+        )
+    return None
+
+
 HASH_CONCURRENCY = max(1, min(4, (os.cpu_count() or 1) // 2))
 """Each hash runs up to 4 lanes in parallel (argon2's threads), so half the cores suffice."""
 HASH_THREAD_NICENESS = 10

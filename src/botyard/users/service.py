@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botyard.core.errors import APIError, Conflict
 from botyard.organizations.models import Organization
 from botyard.users.models import Membership, Role, User
-from botyard.users.passwords import MIN_PASSWORD_LENGTH, hash_password_async
+from botyard.users.passwords import hash_password_async, password_problem
 from botyard.webhooks import events
 
 
@@ -31,12 +31,10 @@ def normalize_email(email: str) -> str:
 
 
 def check_password(password: str, *, email: str | None = None) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise APIError(
-            "weak_password",
-            f"Password must be at least {MIN_PASSWORD_LENGTH} characters.",
-            param="password",
-        )
+    """The password policy: length, not a common password, not containing the email."""
+    problem = password_problem(password, email)
+    if problem is not None:
+        raise APIError("weak_password", problem, param="password")
 
 
 async def find_by_email(session: AsyncSession, email: str) -> User | None:
