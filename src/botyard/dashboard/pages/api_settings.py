@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.api_keys import service as keys
@@ -86,6 +87,8 @@ class KeyRow:
     status: str
     created_by: str
     warnings: list[dict[str, Any]]
+    replaces_hint: str | None = None
+    """The hint of the key this one replaced by rotation, so a pair reads as one."""
 
     @property
     def active(self) -> bool:
@@ -160,6 +163,15 @@ async def _warnings(session: AsyncSession, api_keys: list[ApiKey]) -> dict[str, 
     return await warnings_for(session, api_keys, clock.now())
 
 
+async def _predecessor_hints(session: AsyncSession, api_keys: list[ApiKey]) -> dict[str, str]:
+    """Hints of the keys that the listed ones replaced, read in one query."""
+    wanted = {k.rotated_from for k in api_keys if k.rotated_from}
+    if not wanted:
+        return {}
+    found = await session.execute(select(ApiKey.id, ApiKey.hint).where(ApiKey.id.in_(wanted)))
+    return {key_id: hint for key_id, hint in found}
+
+
 async def key_rows(
     session: AsyncSession, organization_id: str, cursor: str | None
 ) -> tuple[list[KeyRow], str | None]:
@@ -168,6 +180,7 @@ async def key_rows(
     )
     creators = await _creators(session, organization_id, api_keys)
     warnings = await _warnings(session, api_keys)
+    hints = await _predecessor_hints(session, api_keys)
     now = clock.now()
     rows = [
         KeyRow(
@@ -175,6 +188,7 @@ async def key_rows(
             status=keys.status_of(k, now).value,
             created_by=creators[k.id],
             warnings=list(warnings.get(k.id, [])),
+            replaces_hint=hints.get(k.rotated_from) if k.rotated_from else None,
         )
         for k in api_keys
     ]
@@ -209,6 +223,7 @@ async def settings_page(
         expiry_choices=EXPIRY_CHOICES,
         warning_labels=WARNING_LABELS,
         plan_needed=None if context.has_api_access else plan_needed_message(context.plan),
+        plans=list(Plan),
         managers_only=MANAGERS_ONLY,
         public_url=request.app.state.settings.public_url.rstrip("/"),
         can_generate=context.manages and context.has_api_access,
@@ -249,9 +264,14 @@ async def show_api_settings(
     session: DBSession,
     context: CurrentMember,
     revoked: str | None = None,
+    updated: str | None = None,
     cursor: str | None = None,
 ) -> Response:
     notice = None
+    if updated:
+        key = await session.get(ApiKey, updated)
+        if key is not None and key.organization_id == context.organization_id:
+            notice = f"Saved “{key.name}” ({key.hint}): the change applies within a second."
     if revoked:
         key = await session.get(ApiKey, revoked)
         if key is not None and key.organization_id == context.organization_id:
@@ -374,3 +394,78 @@ async def rotate_key(
         context,
         new_key={"key": new_key, "plaintext": plaintext, "rotated_from": key},
     )
+
+
+@dataclass(slots=True)
+class EditForm:
+    name: str
+    allowed_ips: str
+    rate_limit: str
+
+    @classmethod
+    def of(cls, key: ApiKey) -> EditForm:
+        return cls(
+            name=key.name,
+            allowed_ips="\n".join(key.allowed_ips or []),
+            rate_limit=str(key.rate_limit) if key.rate_limit else "",
+        )
+
+    def changes(self) -> dict[str, Any]:
+        """The form as the service's changes: an empty list or limit clears it."""
+        entries = [e for e in self.allowed_ips.replace(",", "\n").split() if e]
+        limit = self.rate_limit.strip()
+        if limit and not limit.isdigit():
+            raise APIError("invalid_rate_limit", "The rate limit must be a whole number.")
+        return {
+            "name": self.name,
+            "allowed_ips": entries or None,
+            "rate_limit": int(limit) if limit else None,
+        }
+
+
+def edit_page(
+    request: Request,
+    context: DashboardContext,
+    key: ApiKey,
+    form: EditForm,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "dashboard/key_edit.html",
+        context,
+        status_code=status_code,
+        active="api",
+        key=key,
+        status=keys.status_of(key).value,
+        form=form,
+        error=error,
+    )
+
+
+@router.get("/settings/api/keys/{key_id}/edit")
+async def confirm_edit(
+    request: Request, session: DBSession, context: CurrentManager, key_id: str
+) -> Response:
+    key = await key_of(session, context, key_id)
+    return edit_page(request, context, key, EditForm.of(key))
+
+
+@router.post("/settings/api/keys/{key_id}/edit")
+async def edit_key(
+    request: Request,
+    session: DBSession,
+    context: CurrentManager,
+    key_id: str,
+    name: Annotated[str, Form()] = "",
+    allowed_ips: Annotated[str, Form()] = "",
+    rate_limit: Annotated[str, Form()] = "",
+) -> Response:
+    key = await key_of(session, context, key_id)
+    form = EditForm(name=name, allowed_ips=allowed_ips, rate_limit=rate_limit)
+    try:
+        await keys.update_key(session, key, form.changes(), context.actor)
+    except APIError as exc:
+        return edit_page(request, context, key, form, exc.message, status_code=400)
+    return redirect(f"{PAGE_URL}?updated={key.id}")
