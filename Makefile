@@ -59,4 +59,4 @@ clean:
 
 ## Retake the README's dashboard screenshots (docs/screenshots/) from the demo data
 screenshots: $(VENV)/.installed-dev
-	BOTYARD_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q tests/dashboard/test_screenshots.py
+	BOTYARD_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q tests/dashboard/test_screenshots.py tests/widget/test_widget_browser.py

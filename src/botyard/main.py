@@ -47,7 +47,7 @@ from botyard.webhooks.worker import DeliveryWorker
 from botyard.widget.cors import preflight_routes
 from botyard.widget.origins import origin_of_url
 from botyard.widget.router import keys_router as widget_keys_router
-from botyard.widget.router import widget_router
+from botyard.widget.router import script_router, widget_router
 from botyard.widget.service import publishable_keys
 
 logger = logging.getLogger("botyard")
@@ -177,6 +177,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         audit_router,
         widget_keys_router,
         widget_router,
+        script_router,
         reference_router,
         apidocs_router,
     ):

@@ -14,6 +14,7 @@ from botyard.dashboard.pages import (
     invitations,
     logs,
     team,
+    widget,
 )
 from botyard.dashboard.web import DashboardRoute, redirect
 
@@ -25,7 +26,9 @@ async def dashboard_home() -> RedirectResponse:
     return redirect(auth.HOME)
 
 
-for page in (auth, invitations, bots, conversations, analytics, logs, audit, api_settings, team):
+for page in (
+    auth, invitations, bots, widget, conversations, analytics, logs, audit, api_settings, team,
+):  # fmt: skip
     router.include_router(page.router)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header
+from fastapi.responses import Response
 
 from botyard.api_keys.deps import AdminKey, WriteKey
 from botyard.bots import service as bots
@@ -28,6 +31,9 @@ from botyard.widget.schemas import (
 
 keys_router = APIRouter(prefix="/v1/bots", tags=["website widget"])
 widget_router = APIRouter(prefix="/v1/widget", tags=["website widget"])
+script_router = APIRouter(prefix="/widget.js", include_in_schema=False)
+
+WIDGET_SCRIPT = Path(__file__).resolve().parent.parent / "static" / "widget.js"
 
 VisitorToken = Annotated[
     str | None, Header(alias="X-Visitor-Token", description="From starting the conversation")
@@ -205,4 +211,28 @@ async def post_widget_message(
         conversation_id=conversation.id,
         message=MessageOut.model_validate(message),
         reply=MessageOut.model_validate(reply),
+    )
+
+
+# The script -------------------------------------------------------------------------------
+
+SCRIPT_HEADERS = {
+    "Cache-Control": "public, max-age=300",
+    # Loaded by other sites' pages: no frame or resource policy of ours may block it there.
+    "Cross-Origin-Resource-Policy": "cross-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@cache
+def _script() -> bytes:
+    return WIDGET_SCRIPT.read_bytes()
+
+
+@script_router.get("")
+async def widget_script() -> Response:
+    return Response(
+        _script(),
+        media_type="text/javascript; charset=utf-8",
+        headers=SCRIPT_HEADERS,
     )

@@ -27,6 +27,7 @@ from botyard.conversations import service as conversations
 from botyard.conversations.models import Conversation
 from botyard.core.database import DBSession
 from botyard.core.errors import APIError
+from botyard.dashboard import widget_card
 from botyard.dashboard.deps import CurrentMember, CurrentWriter, DashboardContext, not_found
 from botyard.dashboard.web import DashboardRoute, redirect, render
 
@@ -41,6 +42,10 @@ NOTICES = {
     "added": "Knowledge entry added.",
     "updated": "Knowledge entry saved.",
     "deleted": "Knowledge entry deleted.",
+    "widget-key": "Publishable key created: paste the snippet into your site.",
+    "widget-rotated": "Publishable key rotated: update the snippet on your site now.",
+    "widget-revoked": "Publishable key revoked: widgets using it stopped.",
+    "widget-saved": "Widget settings saved.",
 }
 
 Fields = dict[str, Any]
@@ -111,6 +116,8 @@ async def bot_page(
     knowledge_form: Fields | None = None,
     chat_error: str | None = None,
     conversation: Conversation | None = None,
+    widget_error: str | None = None,
+    widget_form: Fields | None = None,
     status_code: int = 200,
 ) -> Response:
     entries, more_entries, _ = await bots.list_knowledge(
@@ -140,6 +147,9 @@ async def bot_page(
         chat_error=chat_error,
         conversation=conversation,
         transcript=transcript,
+        widget_error=widget_error,
+        widget_form=widget_form or {"name": "", "allowed_origins": ""},
+        **await widget_card.card_values(request.app.state.settings.public_url, session, bot),
     )
 
 
