@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -75,7 +76,7 @@ def host_site() -> Iterator[HostSite]:
 
 def demo_bot(server: LiveServer) -> tuple[str, str, dict[str, Any]]:
     """The demo bot's id, an admin key, and one of its knowledge entries."""
-    admin = server.key("Acme", "Widget test", "admin")
+    admin = server.key("Acme", f"Widget test {uuid.uuid4().hex[:8]}", "admin")
     bot = server.api("GET", "/v1/bots", admin).json()["data"][0]
     entries = server.api("GET", f"/v1/bots/{bot['id']}/knowledge?limit=100", admin).json()["data"]
     return bot["id"], admin, entries[0]
