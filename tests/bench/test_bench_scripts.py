@@ -66,3 +66,9 @@ def test_http_benchmark_runs_a_round_and_logs_every_request() -> None:
     lines = {line.split()[0]: line.split() for line in out.splitlines() if line[:1] == "/"}
     assert set(lines) == {"/healthz", "/v1/me", "/v1/rate_limit"}
     assert all(fields[-1] == "0" for fields in lines.values())  # no non-2xx answers
+
+
+def test_webhook_benchmark_delivers_and_compares_round_trips() -> None:
+    out = run("webhooks.py", "30", "5", "1")
+    assert "events/s to a local receiver (30 events)" in out
+    assert "a subscription adds" in out

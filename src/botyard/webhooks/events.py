@@ -138,13 +138,14 @@ async def emit(
         body=event_body(event_id, event_type, organization_id, data),
         created_at=now,
     )
+    # No flush of its own: the rows go to the database with the change's next flush (at the
+    # latest its commit), in one batch with every other event of the transaction.
     session.add(event)
-    await session.flush()
     session.add_all(
         WebhookDelivery(
             organization_id=organization_id,
             endpoint_id=endpoint_id,
-            event_id=event_id,
+            event=event,
             event_type=event_type,
             status="pending",
             next_attempt_at=now,
@@ -154,6 +155,5 @@ async def emit(
         )
         for endpoint_id in targets
     )
-    await session.flush()
     after_commit_wake(session)
     return event

@@ -217,6 +217,7 @@ async def send_test(session: AsyncSession, endpoint: WebhookEndpoint) -> Webhook
     )
     if event is None:
         raise NotFound("webhook endpoint", param="webhook_id")
+    await session.flush()
     delivery = (
         await session.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == event.id))
     ).one()

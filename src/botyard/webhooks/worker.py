@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from botyard.audit.service import Actor, record
 from botyard.core import clock
+from botyard.core.database import UTCDateTime
 from botyard.core.outage import BackgroundFailures
 from botyard.core.secretbox import SecretBox
 from botyard.webhooks import events, ssrf
@@ -62,6 +63,24 @@ RETENTION = timedelta(days=30)
 PURGE_EVERY = 3600.0
 USER_AGENT = "Botyard-Webhooks/1.0"
 SYSTEM_ACTOR = Actor("system")
+
+_deliveries: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+_FINISH_ATTEMPT = (
+    update(_deliveries)
+    .where(
+        _deliveries.c.id == bindparam("b_id"),
+        _deliveries.c.locked_until == bindparam("b_lease", type_=UTCDateTime()),
+    )
+    .values(
+        status=bindparam("b_status"),
+        next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
+        attempt_count=_deliveries.c.attempt_count + 1,
+        locked_until=None,
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+"""One statement run for every delivery of a round (executemany); only the server holding a
+delivery's lease may finish it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +214,8 @@ class DeliveryWorker:
         """Claim what is due, send it, record the outcomes; returns how many were sent."""
         claimed = await self.claim()
         if claimed:
-            await asyncio.gather(*(self._deliver(c) for c in claimed))
+            outcomes = await asyncio.gather(*(self._attempt(c) for c in claimed))
+            await self.record_outcomes(list(zip(claimed, outcomes, strict=True)))
         return len(claimed)
 
     async def claim(self, limit: int = BATCH) -> list[Claimed]:
@@ -251,13 +271,12 @@ class DeliveryWorker:
             for delivery, body, endpoint in rows
         ]
 
-    async def _deliver(self, claimed: Claimed) -> None:
+    async def _attempt(self, claimed: Claimed) -> Outcome:
         try:
-            outcome = await self.send(claimed)
+            return await self.send(claimed)
         except Exception as exc:  # a bug must not leave the lease held forever
             logger.exception("sending delivery %s failed", claimed.delivery_id)
-            outcome = Outcome(None, 0, "", f"internal error: {type(exc).__name__}")
-        await self.record_outcome(claimed, outcome)
+            return Outcome(None, 0, "", f"internal error: {type(exc).__name__}")
 
     async def send(self, claimed: Claimed) -> Outcome:
         started = time.perf_counter()
@@ -316,19 +335,12 @@ class DeliveryWorker:
             parse_retry_after(response.headers.get("retry-after"), clock.now()),
         )
 
-    async def record_outcome(self, claimed: Claimed, outcome: Outcome) -> None:
+    async def record_outcomes(self, results: list[tuple[Claimed, Outcome]]) -> None:
+        """Every attempt of a round in one transaction and a few statements: one commit, not
+        one per delivery (on SQLite, concurrent writers would queue on the file lock)."""
         now = clock.now()
-        async with self._sessionmaker() as session, session.begin():
-            session.add(
-                WebhookAttempt(
-                    delivery_id=claimed.delivery_id,
-                    at=now,
-                    response_status=outcome.response_status,
-                    duration_ms=outcome.duration_ms,
-                    response_body=outcome.response_body,
-                    error=outcome.error,
-                )
-            )
+        rows = []
+        for claimed, outcome in results:
             if outcome.succeeded:
                 status, next_at = "succeeded", None
             elif outcome.response_status == 410:
@@ -338,35 +350,46 @@ class DeliveryWorker:
                 if wait is None:
                     wait = backoff(claimed.attempt_number)
                 status, next_at = ("failed", None) if wait is None else ("pending", now + wait)
-            await session.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id == claimed.delivery_id,
-                    WebhookDelivery.locked_until == claimed.lease,
-                )
-                .values(
-                    status=status,
-                    next_attempt_at=next_at,
-                    attempt_count=WebhookDelivery.attempt_count + 1,
-                    locked_until=None,
-                    updated_at=now,
-                )
+            rows.append(
+                {
+                    "b_id": claimed.delivery_id,
+                    "b_lease": claimed.lease,
+                    "b_status": status,
+                    "b_next": next_at,
+                    "b_now": now,
+                }
             )
-            if outcome.succeeded:
+        async with self._sessionmaker() as session, session.begin():
+            session.add_all(
+                WebhookAttempt(
+                    delivery_id=claimed.delivery_id,
+                    at=now,
+                    response_status=outcome.response_status,
+                    duration_ms=outcome.duration_ms,
+                    response_body=outcome.response_body,
+                    error=outcome.error,
+                )
+                for claimed, outcome in results
+            )
+            await session.flush()
+            await session.execute(_FINISH_ATTEMPT, rows)
+            answered = {c.endpoint_id for c, o in results if o.succeeded}
+            if answered:
                 await session.execute(
                     update(WebhookEndpoint)
                     .where(
-                        WebhookEndpoint.id == claimed.endpoint_id,
+                        WebhookEndpoint.id.in_(answered),
                         WebhookEndpoint.failing_since.is_not(None),
                     )
                     .values(failing_since=None)
                 )
-            elif outcome.response_status == 410:
-                await self._disable(
-                    session, claimed, "the endpoint answered 410 Gone", now, reason_code="gone"
-                )
-            else:
-                await self._note_failure(session, claimed, now)
+            for claimed, outcome in results:
+                if outcome.response_status == 410:
+                    await self._disable(
+                        session, claimed, "the endpoint answered 410 Gone", now, reason_code="gone"
+                    )
+                elif not outcome.succeeded:
+                    await self._note_failure(session, claimed, now)
 
     async def _note_failure(self, session: AsyncSession, claimed: Claimed, now: datetime) -> None:
         await session.execute(
