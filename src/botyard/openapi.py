@@ -174,6 +174,34 @@ def _declare_security(app: FastAPI, schema: dict[str, Any]) -> None:
                 operation["security"] = [{SCHEME: scopes}]
 
 
+LOCAL_DEFS_PREFIX = "#/$defs/"
+COMPONENT_PREFIX = "#/components/schemas/"
+
+
+def _hoist_local_defs(node: Any, schemas: dict[str, Any]) -> None:
+    """Move ``$defs`` that a hand-written ``openapi_extra`` schema carries (Pydantic's
+    ``TypeAdapter.json_schema()``) into ``components/schemas`` and point its refs there.
+
+    Left in place, ``#/$defs/X`` points at the document's root, where nothing is: ReDoc stops
+    with "Invalid reference token: $defs" and other tools cannot resolve the body.
+    """
+    if isinstance(node, dict):
+        defs = node.pop("$defs", None)
+        if isinstance(defs, dict):
+            for name, definition in defs.items():
+                if schemas.setdefault(name, definition) != definition:
+                    raise ValueError(f"two different OpenAPI schemas are both named {name}")
+                _hoist_local_defs(definition, schemas)
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(LOCAL_DEFS_PREFIX):
+            node["$ref"] = COMPONENT_PREFIX + ref.removeprefix(LOCAL_DEFS_PREFIX)
+        for value in node.values():
+            _hoist_local_defs(value, schemas)
+    elif isinstance(node, list):
+        for item in node:
+            _hoist_local_defs(item, schemas)
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -195,6 +223,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
+    _hoist_local_defs(schema.get("paths", {}), schemas)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     for operations in schema.get("paths", {}).values():

@@ -53,3 +53,29 @@ async def test_docs_pages_allow_no_script_but_their_own(client: httpx.AsyncClien
 
 async def test_the_old_fastapi_docs_routes_are_gone(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs/oauth2-redirect")).status_code == 404
+
+
+async def test_every_reference_in_the_document_resolves(client: httpx.AsyncClient) -> None:
+    """/redoc stops at the first $ref that points nowhere ("Invalid reference token")."""
+    document = (await client.get("/openapi.json")).json()
+    refs: list[str] = []
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict):
+            assert "$defs" not in node, "a schema kept its own $defs"
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(document)
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/"), ref
+        target: object = document
+        for token in ref[2:].split("/"):
+            assert isinstance(target, dict) and token in target, f"{ref} resolves to nothing"
+            target = target[token]
