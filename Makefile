@@ -50,7 +50,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ranking.py
 	$(BIN)/python bench/endpoints.py
 
-## HTTP throughput of /v1/me against /healthz on a live server (needs wrk: apt-get install wrk)
+## HTTP throughput of /v1/me against /livez on a live server (needs wrk: apt-get install wrk)
 bench-http: $(VENV)/.installed-dev
 	$(BIN)/python bench/http_load.py
 

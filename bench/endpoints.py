@@ -6,7 +6,7 @@ Each request goes through everything the app does (middleware, routing, dependen
 handler, serialization, the request log) but not through uvicorn or the network, so the
 figures are steadier than bench/http_load.py's and show where the app's own time goes:
 
-- /healthz: the floor (its probes are reused for a second).
+- /livez: the floor (it asks nothing of the database or the limiter).
 - /v1/rate_limit: the cheapest authenticated call (a peek, not counted, tiny body).
 - /v1/me: the hot path of issue 4 (authenticate, count, log, a three-part body).
 - an unknown /v1 path with a valid key: a 404 after trying every route (twice: once more
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PATHS = ("/healthz", "/v1/rate_limit", "/v1/me", "/v1/no-such-route")
+PATHS = ("/livez", "/v1/rate_limit", "/v1/me", "/v1/no-such-route")
 
 
 def botyard(*args: str) -> str:

@@ -1,4 +1,4 @@
-"""HTTP throughput and latency of GET /v1/me against GET /healthz on one live server.
+"""HTTP throughput and latency of GET /v1/me against GET /livez on one live server.
 
 Run: .venv/bin/python bench/http_load.py [--duration 5] [--rounds 8] [--threads 2]
                                     [--connections 32] [--redis redis://127.0.0.1:6379/0]
@@ -8,12 +8,12 @@ directory (and BOTYARD_REDIS_URL when --redis is given), creates an organization
 read key with the CLI, raises the organization's rate limit so no request is refused,
 then drives both endpoints with wrk in the same run. /v1/me is the whole API hot path:
 authenticate (key cache), rate limit (memory or Redis), request log (batched), JSON.
-/healthz is the floor: routing and JSON (its database and limiter probes are reused
-for a second, so under load it does almost nothing else). GET /v1/rate_limit, the cheapest
-authenticated call (a peek, not counted, a small body), is driven too, for reference.
+/livez is the floor: routing and JSON, nothing else (/healthz asks the database on every
+call). GET /v1/rate_limit, the cheapest authenticated call (a peek, not counted, a small
+body), is driven too, for reference.
 
 The endpoints take turns in short rounds, and the verdict is the median of the rounds'
-/v1/me : /healthz ratios: on a shared machine throughput drifts by 10% or more within a
+/v1/me : /livez ratios: on a shared machine throughput drifts by 10% or more within a
 minute, and a ratio taken from back-to-back runs cancels most of that drift, where one taken
 from long runs minutes apart does not. The server's CPU time per request (from /proc, on
 Linux) is shown too: the cost behind each throughput figure.
@@ -22,7 +22,7 @@ After every round of an API endpoint the script counts the request-log rows alre
 database: the writer has to keep up with the traffic, so the rows still pending ("log lag")
 should stay within about one flush interval of requests. It then waits until every row is
 written before the next round starts, so no round pays for another's log writes (without
-the wait, the rows left by the /v1/rate_limit round were written during the next /healthz
+the wait, the rows left by the /v1/rate_limit round were written during the next /livez
 round and flattered the ratio). The rows a round leaves are written after it: at most one
 flush interval (1 s by default) of its traffic, which is why rounds last 5 s.
 
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TARGET_RATIO = 0.70
-ENDPOINTS = ("/healthz", "/v1/me", "/v1/rate_limit")
+ENDPOINTS = ("/livez", "/v1/me", "/v1/rate_limit")
 BENCH_RATE_LIMIT = 1_000_000_000
 
 
@@ -99,7 +99,7 @@ def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
             sys.exit("the server exited during start-up; see its log above")
-        if status_of(base, "/healthz") == 200:
+        if status_of(base, "/livez") == 200:
             return
         time.sleep(0.2)
     sys.exit("the server did not become healthy in time")
@@ -211,7 +211,7 @@ def main() -> None:
                 wait_healthy(base, server)
                 auth = [f"Authorization: Bearer {key}"]
                 # Warm up: JIT-free Python still has caches, pools and the key cache to fill.
-                run_wrk(wrk, base + "/healthz", 2, args.threads, args.connections, [])
+                run_wrk(wrk, base + "/livez", 2, args.threads, args.connections, [])
                 logged = run_wrk(wrk, base + "/v1/me", 2, args.threads, args.connections, auth)
                 api_requests = logged.requests
                 results: dict[str, list[WrkResult]] = {path: [] for path in ENDPOINTS}
@@ -275,14 +275,14 @@ def report(
     for path in ENDPOINTS[1:]:
         per_round = [
             api.requests_per_second / floor.requests_per_second
-            for api, floor in zip(results[path], results["/healthz"], strict=True)
+            for api, floor in zip(results[path], results["/livez"], strict=True)
         ]
         ratio = statistics.median(per_round)
         mean_ratio = statistics.fmean(r.requests_per_second for r in results[path]) / (
-            statistics.fmean(r.requests_per_second for r in results["/healthz"])
+            statistics.fmean(r.requests_per_second for r in results["/livez"])
         )
         line = (
-            f"ratio {path} / /healthz: median of rounds {ratio:.2f} "
+            f"ratio {path} / /livez: median of rounds {ratio:.2f} "
             f"(range {min(per_round):.2f}-{max(per_round):.2f}; of the means {mean_ratio:.2f})"
         )
         if path == "/v1/me":

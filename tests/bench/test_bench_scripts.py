@@ -49,7 +49,7 @@ def test_endpoint_benchmark_answers_every_path() -> None:
     out = run("endpoints.py", "50", "1")
     statuses = {line.split()[0]: line.split()[1] for line in out.splitlines() if line[:1] == "/"}
     assert statuses == {
-        "/healthz": "200",
+        "/livez": "200",
         "/v1/rate_limit": "200",
         "/v1/me": "200",
         "/v1/no-such-route": "404",
@@ -62,9 +62,9 @@ def test_http_benchmark_runs_a_round_and_logs_every_request() -> None:
             pytest.fail("wrk is missing; .ci/run installs it", pytrace=False)
         pytest.skip("wrk is not installed (apt-get install wrk)")
     out = run("http_load.py", "--duration", "1", "--rounds", "1", "--connections", "4")
-    assert "ratio /v1/me / /healthz: median of rounds" in out
+    assert "ratio /v1/me / /livez: median of rounds" in out
     lines = {line.split()[0]: line.split() for line in out.splitlines() if line[:1] == "/"}
-    assert set(lines) == {"/healthz", "/v1/me", "/v1/rate_limit"}
+    assert set(lines) == {"/livez", "/v1/me", "/v1/rate_limit"}
     assert all(fields[-1] == "0" for fields in lines.values())  # no non-2xx answers
 
 
