@@ -49,6 +49,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/limiter.py
 	$(BIN)/python bench/ranking.py
 	$(BIN)/python bench/endpoints.py
+	$(BIN)/python bench/widget.py
 
 ## HTTP throughput of /v1/me against /livez on a live server (needs wrk: apt-get install wrk)
 bench-http: $(VENV)/.installed-dev

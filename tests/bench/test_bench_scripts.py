@@ -72,3 +72,11 @@ def test_webhook_benchmark_delivers_and_compares_round_trips() -> None:
     out = run("webhooks.py", "30", "5", "1")
     assert "events/s to a local receiver (30 events)" in out
     assert "a subscription adds" in out
+
+
+def test_widget_benchmark_reports_the_round_trip_in_process_and_over_http() -> None:
+    out = run("widget.py", "5", "1")
+    rows = {line.split()[0] for line in out.splitlines() if line.startswith(("/", "widget"))}
+    assert rows == {"/healthz", "/livez", "widget"}
+    assert "in process (ASGI)" in out and "over HTTP" in out
+    assert "round trip / /healthz (medians)" in out
