@@ -399,6 +399,26 @@ def users_create(
     typer.echo(run(work))
 
 
+@users_app.command("reset-password")
+def users_reset_password(email: str) -> None:
+    """Print a one-time link (valid 1 hour) that sets a new password; it ends their sessions."""
+    public_url = get_settings().public_url
+
+    async def work(session: AsyncSession) -> str:
+        user = await users.find_by_email(session, email)
+        if user is None:
+            fail(f"no user has the email {email.strip().lower()}")
+        _, token = await users.create_password_reset(session, user, created_by=None)
+        return users.reset_url(public_url, token)
+
+    link = run(work)
+    info(
+        "One-time link, valid for 1 hour (an earlier unused link no longer works). "
+        "Setting the new password signs the user out everywhere:"
+    )
+    typer.echo(link)
+
+
 # Keys ---------------------------------------------------------------------------------------
 
 

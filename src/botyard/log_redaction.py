@@ -1,8 +1,9 @@
 """Secrets kept out of log lines that quote URLs (uvicorn's access log above all).
 
-API keys refused in a URL, key-like query parameters and invitation tokens (which travel in the
-accept link's path) are replaced with ``[redacted]`` before any handler formats the record,
-whether the URL spells them plainly or percent-encoded (uvicorn logs the query string raw).
+API keys refused in a URL, key-like query parameters, invitation and password reset tokens
+(which travel in their link's path) are replaced with ``[redacted]`` before any handler formats
+the record, whether the URL spells them plainly or percent-encoded (uvicorn logs the query string
+raw).
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ _PARAM_NAMES = "|".join(_spelled_word(name, any_case=True) for name in ("api_key
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(_spelled_word(keyformat.PREFIX) + _KEY_CHAR + "+"), REDACTED),
     (re.compile(rf"([?&](?:{_PARAM_NAMES})=)[^&\s\"#]*"), rf"\1{REDACTED}"),
-    (re.compile(r"(/dashboard/invitations/)[^/?#\s\"]+"), rf"\1{REDACTED}"),
+    (re.compile(r"(/dashboard/(?:invitations|reset-password)/)[^/?#\s\"]+"), rf"\1{REDACTED}"),
 )
 REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "botyard")
 
 
-_MARKERS = (keyformat.PREFIX, "=", "%", "/dashboard/invitations/")
+_MARKERS = (keyformat.PREFIX, "=", "%", "/dashboard/invitations/", "/dashboard/reset-password/")
 
 
 def redact(text: str) -> str:

@@ -151,6 +151,36 @@ def test_team_invite_and_accept(browser: Any, live_server: LiveServer) -> None:
     page.context.close()
 
 
+def test_password_reset_from_settings_team(browser: Any, live_server: LiveServer) -> None:
+    """An owner makes a one-time link; the member sets a new password and is signed out."""
+    org = live_server.org()
+    owner = sign_in(browser, live_server, live_server.user(org, "owner"))
+    member_email = live_server.user(org, "member")
+    members_page = sign_in(browser, live_server, member_email)
+
+    owner.click("nav.mainnav >> text=Team")
+    row = owner.locator("table.members tr", has_text=member_email)
+    row.locator("button:has-text('Reset password')").click()
+    link = owner.input_value("#reset-link")
+    assert link.startswith(f"{live_server.url}/dashboard/reset-password/")
+    owner.context.close()
+
+    guest = browser.new_context()
+    reset_page = guest.new_page()
+    reset_page.goto(link)
+    assert reset_page.inner_text("#reset-email") == member_email
+    reset_page.fill("#reset-form input[name=password]", "a brand new passphrase")
+    reset_page.fill("#reset-form input[name=password_confirm]", "a brand new passphrase")
+    reset_page.click("#reset-form button[type=submit]")
+    reset_page.wait_for_selector("#reset-done")
+    guest.close()
+
+    members_page.reload()  # the session opened before the reset has ended
+    assert "/dashboard/login" in members_page.url
+    members_page.context.close()
+    sign_in(browser, live_server, member_email, "a brand new passphrase").context.close()
+
+
 def test_bot_editing_with_a_test_conversation(browser: Any, live_server: LiveServer) -> None:
     org = live_server.org()
     page = sign_in(browser, live_server, live_server.user(org, "member"))

@@ -13,6 +13,7 @@ from botyard.dashboard.pages import (
     conversations,
     invitations,
     logs,
+    password_reset,
     team,
     widget,
 )
@@ -27,8 +28,18 @@ async def dashboard_home() -> RedirectResponse:
 
 
 for page in (
-    auth, invitations, bots, widget, conversations, analytics, logs, audit, api_settings, team,
-):  # fmt: skip
+    auth,
+    invitations,
+    password_reset,
+    bots,
+    widget,
+    conversations,
+    analytics,
+    logs,
+    audit,
+    api_settings,
+    team,
+):
     router.include_router(page.router)
 
 

@@ -336,6 +336,21 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "Send an address such as `name@example.com`.",
     ),
     ErrorCode(
+        404,
+        "not_found",
+        "password_reset_invalid",
+        "The password reset link was used, expired (after one hour) or replaced by a newer one.",
+        "Ask an owner or admin for a new link, or the operator to run `botyard users "
+        "reset-password EMAIL`.",
+    ),
+    ErrorCode(
+        409,
+        "conflict",
+        "member_in_other_organizations",
+        "A reset link made by one organization must not open an account that belongs to others.",
+        "The operator resets that account with `botyard users reset-password EMAIL`.",
+    ),
+    ErrorCode(
         400,
         "invalid_request",
         "weak_password",

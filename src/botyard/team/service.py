@@ -28,7 +28,7 @@ from botyard.core.timefmt import rfc3339
 from botyard.organizations.models import Organization
 from botyard.team.models import Invitation
 from botyard.users import service as users
-from botyard.users.models import Membership, Role, User
+from botyard.users.models import Membership, PasswordReset, Role, User
 from botyard.users.passwords import hash_password_async
 
 INVITATION_TTL = timedelta(days=7)
@@ -481,3 +481,36 @@ async def accept_as(
         data={"email": user.email, "role": membership.role, "invitation_id": invitation.id},
     )
     return membership
+
+
+async def password_reset_link(
+    session: AsyncSession, member: Member, *, actor: Actor, acting_role: Role
+) -> tuple[PasswordReset, str]:
+    """A one-time password reset link for a member, made by an owner or admin.
+
+    Whoever makes the link can use it, so it may only open what its maker already manages:
+    an owner's account only for another owner, and never an account that also belongs to
+    another organization (the server's operator resets those with the CLI).
+    """
+    _require_manager(acting_role)
+    if member.role is Role.OWNER:
+        _require_owner(acting_role, "make a password reset link for an owner")
+    organization_id = member.membership.organization_id
+    if await users.count_other_memberships(session, member.user.id, organization_id):
+        raise Conflict(
+            "member_in_other_organizations",
+            f"{member.user.email} also belongs to another organization, which a link made "
+            "here must not open. They can ask the server's operator to run `botyard users "
+            f"reset-password {member.user.email}`.",
+        )
+    reset, token = await users.create_password_reset(session, member.user, created_by=actor.id)
+    await record(
+        session,
+        organization_id=organization_id,
+        action="member.password_reset_link",
+        actor=actor,
+        target_type="user",
+        target_id=member.user.id,
+        data={"email": member.user.email, "expires_at": rfc3339(reset.expires_at)},
+    )
+    return reset, token

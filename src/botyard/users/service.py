@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botyard.core import clock
 from botyard.core.errors import APIError, Conflict
 from botyard.organizations.models import Organization
-from botyard.users.models import Membership, Role, User
+from botyard.users.models import Membership, PasswordReset, Role, User, UserSession
 from botyard.users.passwords import hash_password_async, password_problem
 from botyard.webhooks import events
 
@@ -90,5 +95,99 @@ async def membership(session: AsyncSession, org_id: str, user_id: str) -> Member
 async def count_owners(session: AsyncSession, org_id: str) -> int:
     query = select(func.count()).where(
         Membership.organization_id == org_id, Membership.role == Role.OWNER.value
+    )
+    return int(await session.scalar(query) or 0)
+
+
+PASSWORD_RESET_TTL = timedelta(hours=1)
+RESET_PATH = "/dashboard/reset-password/"
+
+
+def reset_url(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}{RESET_PATH}{token}"
+
+
+def _reset_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_password_reset(
+    session: AsyncSession, user: User, *, created_by: str | None
+) -> tuple[PasswordReset, str]:
+    """A one-time link's token, valid for an hour and stored only as its SHA-256.
+
+    Making a new link voids the user's earlier unused ones, so only the latest works.
+    """
+    await session.execute(
+        delete(PasswordReset).where(
+            PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None)
+        )
+    )
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    reset = PasswordReset(
+        token_hash=_reset_hash(token),
+        user_id=user.id,
+        created_by=created_by,
+        created_at=now,
+        expires_at=now + PASSWORD_RESET_TTL,
+    )
+    session.add(reset)
+    await session.flush()
+    return reset, token
+
+
+def _invalid_reset() -> APIError:
+    return APIError(
+        "password_reset_invalid",
+        "This password reset link is not valid: it was already used, has expired (links work "
+        "for one hour) or was replaced by a newer one. Ask for a new link.",
+        status_code=404,
+        type="not_found",
+    )
+
+
+async def find_password_reset(session: AsyncSession, token: str) -> tuple[PasswordReset, User]:
+    """The live reset behind a link, with its user; a used or expired one is not found."""
+    reset = (
+        await session.scalars(
+            select(PasswordReset).where(PasswordReset.token_hash == _reset_hash(token))
+        )
+    ).first()
+    user = await session.get(User, reset.user_id) if reset is not None else None
+    if reset is None or user is None or reset.used_at is not None:
+        raise _invalid_reset()
+    if reset.expires_at <= clock.now():
+        raise _invalid_reset()
+    return reset, user
+
+
+async def reset_password(session: AsyncSession, token: str, password: str) -> User:
+    """Set the new password through a link, once, and end every session of that user."""
+    reset, user = await find_password_reset(session, token)
+    check_password(password, email=user.email)
+    password_hash = await hash_password_async(password)
+    now = clock.now()
+    claimed = await session.execute(
+        update(PasswordReset)
+        .where(
+            PasswordReset.id == reset.id,
+            PasswordReset.used_at.is_(None),
+            PasswordReset.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise _invalid_reset()
+    user.password_hash = password_hash
+    await session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    await session.flush()
+    return user
+
+
+async def count_other_memberships(session: AsyncSession, user_id: str, org_id: str) -> int:
+    query = select(func.count()).where(
+        Membership.user_id == user_id, Membership.organization_id != org_id
     )
     return int(await session.scalar(query) or 0)

@@ -1,7 +1,7 @@
 """Settings > Team: members, invitations, roles and removal, by the team service's rules.
 
-The invitation link carries a secret token, so it is shown once in the response to the invite
-form (to be sent to the invitee) and is never stored or shown again.
+Invitation and password reset links carry a secret token, so each is shown once in the
+response to its form (to be sent to the person) and is never stored or shown again.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from botyard.dashboard.deps import (
 from botyard.dashboard.web import DashboardRoute, redirect, render
 from botyard.organizations.models import Organization
 from botyard.team import service as team
+from botyard.users import service as users
 from botyard.users.models import Role
 
 router = APIRouter(route_class=DashboardRoute)
@@ -54,6 +55,7 @@ async def team_page(
     error: str | None = None,
     notice: str | None = None,
     invited: dict[str, Any] | None = None,
+    reset: dict[str, Any] | None = None,
     invite_form: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -85,6 +87,7 @@ async def team_page(
         error=error,
         notice=notice,
         invited=invited,
+        reset=reset,
         invite_form=invite_form or {"email": "", "role": Role.MEMBER.value},
     )
 
@@ -214,3 +217,26 @@ async def remove_member(
     if member.user.id == context.user_id:
         return redirect("/dashboard")
     return redirect(f"{PAGE_URL}?done=removed")
+
+
+@router.post("/settings/team/members/{user_id}/password-reset")
+async def password_reset_link(
+    request: Request, session: DBSession, context: CurrentManager, user_id: str
+) -> Response:
+    """A one-time link, shown once, that lets the member choose a new password."""
+    member = await member_of(session, context, user_id)
+    try:
+        reset, token = await team.password_reset_link(
+            session, member, actor=context.actor, acting_role=context.role
+        )
+    except APIError as exc:
+        return await team_page(
+            request, session, context, error=exc.message, status_code=exc.status_code
+        )
+    link = users.reset_url(request.app.state.settings.public_url, token)
+    return await team_page(
+        request,
+        session,
+        context,
+        reset={"email": member.user.email, "expires_at": reset.expires_at, "link": link},
+    )
