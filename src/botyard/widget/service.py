@@ -67,6 +67,16 @@ async def list_keys(session: AsyncSession, bot: Bot) -> list[PublishableKey]:
     return list((await session.scalars(query)).all())
 
 
+async def key_names(session: AsyncSession, organization_id: str) -> dict[str, str]:
+    """Display names of the organization's publishable keys, for request-log pages."""
+    rows = await session.execute(
+        select(PublishableKey.id, PublishableKey.name, PublishableKey.key).where(
+            PublishableKey.organization_id == organization_id
+        )
+    )
+    return {key_id: f"{name} (publishable {key[:8]}…)" for key_id, name, key in rows.all()}
+
+
 async def get_key(session: AsyncSession, bot: Bot, key_id: str) -> PublishableKey:
     key = await session.get(PublishableKey, key_id) if key_id.isascii() else None
     if key is None or key.organization_id != bot.organization_id or key.bot_id != bot.id:

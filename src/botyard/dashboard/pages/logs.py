@@ -19,6 +19,8 @@ from botyard.dashboard import charts
 from botyard.dashboard.deps import CurrentMember, DashboardContext, forbidden
 from botyard.dashboard.web import DashboardRoute, render
 from botyard.requestlog import service as requestlog
+from botyard.requestlog.schemas import WIDGET_ROUTES
+from botyard.widget import service as widget
 
 router = APIRouter(route_class=DashboardRoute)
 
@@ -111,6 +113,7 @@ async def show_logs(
     key_id, status = key_id or None, (status or "").strip() or None
     api_keys, _, _ = await keys.list_keys(session, context.organization_id, limit=100, cursor=None)
     key_names = {k.id: f"{k.name} ({k.hint})" for k in api_keys}
+    key_names |= await widget.key_names(session, context.organization_id)
 
     now = clock.now()
     span = USAGE_RANGES[usage][1]
@@ -158,6 +161,7 @@ async def show_logs(
         filters={"key_id": key_id, "status": status, "since": since, "until": until},
         status_choices=STATUS_CHOICES,
         error=error,
+        widget_routes=WIDGET_ROUTES,
         next_url=next_url,
         paged=bool(cursor),
     )
