@@ -142,7 +142,9 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         allow_private=settings.webhook_allow_private_urls,
         poll_interval=settings.webhook_poll_interval,
     )
-    app.state.metrics = Metrics(app.state.request_log, app.state.db_outage)
+    app.state.metrics = Metrics(
+        app.state.request_log, app.state.db_outage, app.state.webhook_worker
+    )
     install_log_redaction()
     install_error_handlers(app)
     install_idempotency(app)

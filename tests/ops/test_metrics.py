@@ -115,6 +115,16 @@ async def test_request_log_backlog_writes_and_flush_latency_are_reported(databas
     assert after[("botyard_request_log_rows_dropped_total", frozenset())] == 0
 
 
+async def test_webhook_delivery_attempts_are_reported_by_outcome(database_url: str) -> None:
+    app = app_with_token(database_url)
+    app.state.webhook_worker.attempts.update(delivered=5, retrying=2, given_up=1)
+    async with client_of(app) as client:
+        scraped = samples((await client.get("/metrics", headers=SCRAPER)).text)
+    for outcome, count in (("delivered", 5), ("retrying", 2), ("given_up", 1)):
+        labels = frozenset({("outcome", outcome)})
+        assert scraped[("botyard_webhook_delivery_attempts_total", labels)] == count
+
+
 async def test_database_outage_state_is_reported() -> None:
     app = app_with_token(f"postgresql+asyncpg://u@127.0.0.1:{free_port()}/d")
     async with client_of(app) as client:

@@ -124,6 +124,7 @@ async def test_retries_keep_the_webhook_id_and_follow_the_schedule(
     assert len(attempts[1].response_body) == 1024
     (final,) = await deliveries_of(app, endpoint.id)
     assert final.status == "succeeded" and final.next_attempt_at is None
+    assert worker.attempts == {"retrying": 2, "delivered": 1}  # what /metrics reports
 
 
 async def test_retry_after_sets_the_next_attempt(

@@ -22,6 +22,7 @@ from prometheus_client.utils import floatToGoString
 
 from botyard.core.outage import DatabaseOutage
 from botyard.requestlog.writer import RequestLogWriter
+from botyard.webhooks.worker import DeliveryWorker
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Seconds; an API request usually takes a few milliseconds, a database timeout 5 s."""
@@ -32,9 +33,12 @@ AUTH_FAILURE_STATUSES = frozenset({401, 403})
 class _StateCollector(Collector):
     """Values that live elsewhere (the request log, the outage tracker), read at scrape time."""
 
-    def __init__(self, request_log: RequestLogWriter, outage: DatabaseOutage) -> None:
+    def __init__(
+        self, request_log: RequestLogWriter, outage: DatabaseOutage, webhooks: DeliveryWorker
+    ) -> None:
         self.request_log = request_log
         self.outage = outage
+        self.webhooks = webhooks
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -67,6 +71,15 @@ class _StateCollector(Collector):
             "Requests answered 503 service_unavailable because the database did not answer",
             value=self.outage.total_refused,
         )
+        deliveries = CounterMetricFamily(
+            "botyard_webhook_delivery_attempts",
+            "Webhook delivery attempts by outcome: delivered, retrying (will be retried), "
+            "given_up (no retry left, or 410 Gone)",
+            labels=["outcome"],
+        )
+        for outcome in ("delivered", "retrying", "given_up"):
+            deliveries.add_metric([outcome], self.webhooks.attempts.get(outcome, 0))
+        yield deliveries
 
 
 class _RequestCounts(Collector):
@@ -130,7 +143,9 @@ _BUCKET_LABELS = [*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf"
 class Metrics:
     """The app's metrics, and the one call the middleware makes per request."""
 
-    def __init__(self, request_log: RequestLogWriter, outage: DatabaseOutage) -> None:
+    def __init__(
+        self, request_log: RequestLogWriter, outage: DatabaseOutage, webhooks: DeliveryWorker
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests = _RequestCounts()
         self.registry.register(self._requests)
@@ -140,7 +155,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(request_log, outage))
+        self.registry.register(_StateCollector(request_log, outage, webhooks))
         request_log.on_flush = self.flush_seconds.observe
 
     def observe(self, route: str, method: str, status: int, seconds: float, code: Any) -> None:

@@ -135,6 +135,10 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     return min(max(delay, timedelta(0)), RETRY_AFTER_CAP)
 
 
+_OUTCOME_NAMES = {"succeeded": "delivered", "pending": "retrying", "failed": "given_up"}
+"""What an attempt's new delivery status means, as /metrics names it."""
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -150,6 +154,8 @@ class DeliveryWorker:
         self._allow_private = allow_private
         self._poll_interval = poll_interval
         self._failures = BackgroundFailures(logger, "the webhook delivery worker")
+        self.attempts: dict[str, int] = {}
+        """Delivery attempts this process made, by outcome (delivered, retrying, given_up)."""
         self._resolver = resolver
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
@@ -390,6 +396,9 @@ class DeliveryWorker:
                     )
                 elif not outcome.succeeded:
                     await self._note_failure(session, claimed, now)
+        for row in rows:  # committed: count each attempt by what became of its delivery
+            outcome_name = _OUTCOME_NAMES[str(row["b_status"])]
+            self.attempts[outcome_name] = self.attempts.get(outcome_name, 0) + 1
 
     async def _note_failure(self, session: AsyncSession, claimed: Claimed, now: datetime) -> None:
         await session.execute(
