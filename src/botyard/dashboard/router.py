@@ -15,6 +15,7 @@ from botyard.dashboard.pages import (
     logs,
     password_reset,
     team,
+    webhooks,
     widget,
 )
 from botyard.dashboard.web import DashboardRoute, redirect
@@ -39,6 +40,7 @@ for page in (
     audit,
     api_settings,
     team,
+    webhooks,
 ):
     router.include_router(page.router)
 
