@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 
 import pytest
@@ -146,3 +147,19 @@ async def test_a_cancelled_build_is_taken_over_by_the_next_waiter(
     assert leader.cancelled()
     assert index.rank("refund") != []
     assert cache.builds == 1
+
+
+async def test_an_evicted_index_is_freed_on_the_index_thread(app: FastAPI) -> None:
+    """Freeing a large index takes milliseconds of the interpreter: not the event loop's."""
+    bot = await make_bot(app, await make_org(app))
+    await add_entry(app, bot, "How do I get a refund?", "Ask billing.")
+    cache = KnowledgeIndexCache()
+    async with app.state.sessionmaker() as session:
+        index = await cache.index_for(session, bot)
+    freed_on: list[str] = []
+    weakref.finalize(index, lambda: freed_on.append(threading.current_thread().name))
+    del index
+    cache.evict(bot.id)
+    assert cache.bytes == 0
+    await cache._in_thread(lambda: None)  # the thread has run everything queued before
+    assert freed_on == ["knowledge-index_0"]

@@ -305,3 +305,25 @@ def test_the_size_estimate_is_never_below_the_measured_size(
     finally:
         tracemalloc.stop()
     assert measured <= index.estimated_bytes <= 1.6 * measured, (measured, index.estimated_bytes)
+
+
+def test_stemming_uses_the_c_stemmers() -> None:
+    """PyStemmer's C Snowball stemmers, not the pure-Python ones, which took two thirds of an
+    index build's time (and its interpreter lock) on a knowledge base of distinct words."""
+    stemmer = _analyzer_for("en")._stemmer
+    assert type(stemmer).__module__ == "Stemmer"
+
+
+def test_an_index_leaves_almost_nothing_for_the_garbage_collector_to_walk() -> None:
+    """Each collection walks every tracked object while holding the interpreter lock; an index
+    of 20,000 terms must not add tens of thousands of them (lists or arrays per term did)."""
+    rng = random.Random(9)
+    documents = [
+        Document(f"kb_{i}", f"question {i}", random_words(rng, 1_000, 5, 9)) for i in range(12)
+    ]
+    gc.collect()
+    before = len(gc.get_objects())
+    index = KnowledgeIndex(documents)
+    gc.collect()
+    assert index.postings > 10_000
+    assert len(gc.get_objects()) - before < 500

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +54,9 @@ RANK_IN_THREAD_FROM = 20_000
 """Postings from which a message is ranked off the event loop too (a query visits each
 posting of its terms once, so a large index could hold the loop for milliseconds)."""
 
+PAUSE_SECONDS = 0.0002
+"""How long a build on the index thread pauses between two slices of its work."""
+
 Version = tuple[str, int, datetime | None]
 _T = TypeVar("_T")
 
@@ -74,6 +78,7 @@ class KnowledgeIndexCache:
         self._indexes: OrderedDict[str, tuple[Version, KnowledgeIndex]] = OrderedDict()
         self._building: dict[tuple[str, Version], asyncio.Future[KnowledgeIndex]] = {}
         self._executor: ThreadPoolExecutor | None = None
+        self._garbage: list[KnowledgeIndex] = []
 
     def configure(self, *, max_bytes: int, bot_max_bytes: int) -> None:
         """Apply the settings of the app being started; cached indexes over the cap go."""
@@ -126,7 +131,7 @@ class KnowledgeIndexCache:
         return await self._in_thread(index.rank, text, limit)
 
     async def _build(self, session: AsyncSession, bot: Bot) -> KnowledgeIndex:
-        builder = IndexBuilder(bot.language, max_bytes=self.bot_max_bytes)
+        builder = IndexBuilder(bot.language, max_bytes=self.bot_max_bytes, pause=_let_the_loop_run)
         after: tuple[datetime, str] | None = None
         while True:
             documents, after = await _documents(session, bot.id, after)
@@ -163,17 +168,32 @@ class KnowledgeIndexCache:
 
     def _shrink(self) -> None:
         while self._indexes and (self.bytes > self.max_bytes or len(self._indexes) > self.max_bots):
-            _, (_, index) = self._indexes.popitem(last=False)
-            self.bytes -= index.estimated_bytes
+            self._discard(self._indexes.popitem(last=False)[1][1])
 
     def evict(self, bot_id: str) -> None:
         cached = self._indexes.pop(bot_id, None)
         if cached is not None:
-            self.bytes -= cached[1].estimated_bytes
+            self._discard(cached[1])
 
     def clear(self) -> None:
-        self._indexes.clear()
-        self.bytes = 0
+        while self._indexes:
+            self._discard(self._indexes.popitem()[1][1])
+
+    def _discard(self, index: KnowledgeIndex) -> None:
+        """Forget an index and let the index thread free it: freeing a large one takes
+        milliseconds of the interpreter that the event loop should spend on requests."""
+        self.bytes -= index.estimated_bytes
+        if self._executor is None:
+            return  # no index was built here: nothing large to free
+        self._garbage.append(index)
+        if len(self._garbage) == 1:
+            self._executor.submit(self._free_garbage)
+
+    def _free_garbage(self) -> None:
+        """On the index thread: drop the discarded indexes (any still answering a message go
+        when that message is done)."""
+        garbage, self._garbage = self._garbage, []
+        garbage.clear()
 
 
 async def _version(session: AsyncSession, bot: Bot) -> Version:
@@ -217,6 +237,13 @@ async def _documents(
         for row in rows
     ]
     return documents, ((rows[-1].created_at, rows[-1].id) if rows else after)
+
+
+def _let_the_loop_run() -> None:
+    """Sleep a moment, so that the event loop, if it waits for the interpreter lock, takes it
+    now rather than when the interpreter next switches threads (every 5 ms): a build would
+    otherwise add those waits to every request it overlaps."""
+    time.sleep(PAUSE_SECONDS)
 
 
 knowledge_indexes = KnowledgeIndexCache()

@@ -36,8 +36,9 @@ import re
 import sys
 import threading
 import unicodedata
+from array import array
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import snowballstemmer
@@ -94,6 +95,9 @@ DEFAULT_MAX_WORDS = 500_000
 
 DEFAULT_MAX_ENTRIES = 10_000
 """Entries indexed per bot, however short they are."""
+
+PAUSE_EVERY = 200
+"""New terms between two pauses of a build (about a millisecond of work)."""
 
 _WORD_CACHE_SIZE = 10_000
 """User messages bring endless new words; the memo must not grow with them forever."""
@@ -275,7 +279,11 @@ class _Analyzer:
             if name is not None and name in snowballstemmer.algorithms()
             else None
         )
-        # The pure-Python Snowball stemmers keep state between calls, so guard them.
+        if self._stemmer is not None and hasattr(self._stemmer, "maxCacheSize"):
+            # PyStemmer's own memo keeps a list per word, which every garbage collection walks;
+            # the memo below serves instead.
+            self._stemmer.maxCacheSize = 0
+        # Snowball stemmers (the C ones of PyStemmer too) keep state between calls: guard them.
         self._lock = threading.Lock()
         self._words: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._synonyms: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -366,19 +374,58 @@ def _one_typo_apart(a: str, b: str) -> bool:
     return swapped and a[i + 2 :] == b[i + 2 :]
 
 
-_POSTING_BYTES = 130
-"""A posting: its (position, share) tuple, the float, a position above the small-int cache and
-its list slot, with the list's over-allocation."""
+_POSTING_BYTES = 12
+"""A posting: a 4-byte position and an 8-byte share."""
 
-_KEY_BYTES = 100
-"""A dictionary key besides its string: the slot, the table's spare room, and the list of
-postings or typo candidates it maps to."""
+_TERM_BYTES = 60
+"""A term's key besides its string: its slot in the table (with spare room) and its start."""
+
+_VARIANT_BYTES = 35
+"""A typo variant's key besides its string: the slot and the table's spare room."""
+
+_SHARED_VARIANT_BYTES = 56
+"""One more term on a variant: a tuple replacing the string (or a longer one the shorter)."""
 
 _ID_BYTES = 8
 """An entry's slot in the id list, besides the id string."""
 
 _BASE_BYTES = 2_000
 """An empty index: the object and its empty tables."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Postings:
+    """Every term's (entry position, share) rows, in compressed sparse rows."""
+
+    slots: dict[str, int]
+    starts: array[int]
+    positions: array[int]
+    shares: array[float]
+
+    def frequency(self, term: str) -> int:
+        """Entries the term occurs in."""
+        slot = self.slots[term]
+        return self.starts[slot + 1] - self.starts[slot]
+
+
+Variants = dict[str, str | tuple[str, ...]]
+"""Each typo variant maps to the one known term it comes from (the usual case) or several.
+
+An index holds almost no object the garbage collector tracks: postings are three arrays of
+machine numbers and a dictionary of ints, and variants are strings, or the odd tuple of strings
+(which the collector stops tracking). With a list per term and per variant, every collection
+walked hundreds of thousands of them, holding the interpreter lock that requests need.
+"""
+
+
+def _attach(variants: Variants, variant: str, term: str) -> None:
+    known = variants.get(variant)
+    if known is None:
+        variants[variant] = term
+    elif isinstance(known, str):
+        variants[variant] = (known, term)
+    else:
+        variants[variant] = (*known, term)
 
 
 def _str_bytes(text: str) -> int:
@@ -415,11 +462,14 @@ class IndexBuilder:
         max_bytes: int | None = None,
         max_words: int = DEFAULT_MAX_WORDS,
         max_entries: int = DEFAULT_MAX_ENTRIES,
+        pause: Callable[[], None] | None = None,
     ) -> None:
         self._analyzer = _analyzer_for(language)
         self.max_bytes = max_bytes
         self.max_words = max_words
         self.max_entries = max_entries
+        self._pause = pause
+        """Called every ``PAUSE_EVERY`` terms: a build on a thread lets the event loop run."""
         self.estimated_bytes = _BASE_BYTES
         self.words = 0
         self.complete = True
@@ -427,7 +477,7 @@ class IndexBuilder:
         self._ids: list[str] = []
         self._entries: list[_Entry] = []
         self._frequency: dict[str, int] = {}
-        self._variants: dict[str, list[str]] = {}
+        self._variants: Variants = {}
 
     def add(self, documents: Sequence[Document]) -> bool:
         """Take entries in order until one does not fit; False once the index is full."""
@@ -462,22 +512,31 @@ class IndexBuilder:
             return False
         distinct = set(entry.question) | set(entry.answer) | set(entry.tags)
         new_terms = [term for term in distinct if term not in self._frequency]
-        new_variants: dict[str, list[str]] = {}
-        for term in new_terms:
+        fresh: dict[str, str] = {}  # variant -> the new term it comes from
+        shared: list[tuple[str, str]] = []  # (variant, term) when new terms share a variant
+        pause = self._pause
+        for number, term in enumerate(new_terms):
+            if pause is not None and number % PAUSE_EVERY == PAUSE_EVERY - 1:
+                pause()
             if _MIN_TYPO_LENGTH <= len(term) <= MAX_TYPO_LENGTH:
                 for variant in {term, *_deletions(term)}:
-                    new_variants.setdefault(variant, []).append(term)
+                    if variant in fresh:
+                        shared.append((variant, term))
+                    else:
+                        fresh[variant] = term
+        variants = self._variants
         cost = (
             _str_bytes(document.id)
             + _ID_BYTES
             + len(distinct) * _POSTING_BYTES
-            + sum(_str_bytes(term) + _KEY_BYTES for term in new_terms)
+            + sum(_str_bytes(term) + _TERM_BYTES for term in new_terms)
+            + len(shared) * _SHARED_VARIANT_BYTES
         )
-        for variant, known in new_variants.items():
-            if variant in self._variants or variant in self._frequency:
-                cost += 8 * len(known)  # appended to a list whose key exists already
+        for variant in fresh:
+            if variant in variants:
+                cost += _SHARED_VARIANT_BYTES
             else:
-                cost += _str_bytes(variant) + _KEY_BYTES + 8 * len(known)
+                cost += _str_bytes(variant) + _VARIANT_BYTES
         if self.max_bytes is not None and self.estimated_bytes + cost > self.max_bytes:
             return False
         self.estimated_bytes += cost
@@ -486,8 +545,10 @@ class IndexBuilder:
         self._entries.append(entry)
         for term in distinct:
             self._frequency[term] = self._frequency.get(term, 0) + 1
-        for variant, known in new_variants.items():
-            self._variants.setdefault(variant, []).extend(known)
+        for variant, term in fresh.items():
+            _attach(variants, variant, term)
+        for variant, term in shared:
+            _attach(variants, variant, term)
         return True
 
     def build(self) -> KnowledgeIndex:
@@ -498,8 +559,22 @@ class IndexBuilder:
             for name in FIELD_WEIGHTS
         }
         ideal = FIELD_WEIGHTS["question"] / (K1 + FIELD_WEIGHTS["question"])
-        postings: dict[str, list[tuple[int, float]]] = {}
+        # Postings in compressed sparse rows: term -> slot, a slot's rows from starts[slot] to
+        # starts[slot + 1] in the positions and shares arrays, sized from the entry counts.
+        slots: dict[str, int] = {}
+        starts = array("I")
+        total = 0
+        for term, count in self._frequency.items():
+            slots[term] = len(starts)
+            starts.append(total)
+            total += count
+        starts.append(total)
+        positions = array("I", [0]) * total
+        shares = array("d", [0.0]) * total
+        free = array("I", starts)
         for position, entry in enumerate(entries):
+            if self._pause is not None:
+                self._pause()
             # BM25F: every occurrence adds its field's weight, normalised by the field's length.
             pseudo_frequency: dict[str, float] = {}
             for name, weight in FIELD_WEIGHTS.items():
@@ -509,11 +584,15 @@ class IndexBuilder:
                     pseudo_frequency[term] = pseudo_frequency.get(term, 0.0) + per_occurrence
             for term, tf in pseudo_frequency.items():
                 share = tf / (K1 + tf) / ideal
-                postings.setdefault(term, []).append((position, share if share < 1.0 else 1.0))
+                slot = slots[term]
+                row = free[slot]
+                free[slot] = row + 1
+                positions[row] = position
+                shares[row] = share if share < 1.0 else 1.0
         return KnowledgeIndex._of(
             self._analyzer,
             self._ids,
-            postings,
+            _Postings(slots, starts, positions, shares),
             self._variants,
             estimated_bytes=self.estimated_bytes,
             complete=self.complete,
@@ -531,8 +610,8 @@ class KnowledgeIndex:
 
     _analyzer: _Analyzer
     _ids: list[str]
-    _postings: dict[str, list[tuple[int, float]]]
-    _variants: dict[str, list[str]]
+    _postings: _Postings
+    _variants: Variants
     estimated_bytes: int
     complete: bool
     postings: int
@@ -550,8 +629,8 @@ class KnowledgeIndex:
         cls,
         analyzer: _Analyzer,
         ids: list[str],
-        postings: dict[str, list[tuple[int, float]]],
-        variants: dict[str, list[str]],
+        postings: _Postings,
+        variants: Variants,
         *,
         estimated_bytes: int,
         complete: bool,
@@ -563,7 +642,7 @@ class KnowledgeIndex:
         index._variants = variants
         index.estimated_bytes = estimated_bytes
         index.complete = complete
-        index.postings = sum(len(entries) for entries in postings.values())
+        index.postings = len(postings.positions)
         return index
 
     def _take(self, other: KnowledgeIndex) -> None:
@@ -588,13 +667,18 @@ class KnowledgeIndex:
         """A known term at most one typo away (SymSpell-style deletions), the most common one."""
         if not _MIN_TYPO_LENGTH <= len(term) <= MAX_TYPO_LENGTH + 1:
             return None
-        candidates = set(self._variants.get(term, ()))
-        for variant in _deletions(term):
-            candidates.update(self._variants.get(variant, ()))
+        candidates: set[str] = set()
+        for variant in (term, *_deletions(term)):
+            known = self._variants.get(variant)
+            if isinstance(known, str):
+                candidates.add(known)
+            elif known is not None:
+                candidates.update(known)
         candidates = {known for known in candidates if _one_typo_apart(term, known)}
         if not candidates:
             return None
-        return max(candidates, key=lambda known: (len(self._postings[known]), known))
+        postings = self._postings
+        return max(candidates, key=lambda known: (postings.frequency(known), known))
 
     def rank(self, query: str, limit: int = 5) -> list[Match]:
         """Best entries first, only those sharing at least one term with the query."""
@@ -603,13 +687,21 @@ class KnowledgeIndex:
             return []
         scores: defaultdict[int, float] = defaultdict(float)
         total_weight = 0.0
+        postings = self._postings
+        positions, shares = postings.positions, postings.shares
         for term in terms:
-            known = term if term in self._postings else self._correct(term)
-            postings = self._postings.get(known, []) if known is not None else []
-            weight = self._idf(len(postings))
+            slot = postings.slots.get(term)
+            if slot is None:
+                known = self._correct(term)
+                slot = postings.slots[known] if known is not None else None
+            if slot is None:
+                total_weight += self._idf(0)
+                continue
+            start, end = postings.starts[slot], postings.starts[slot + 1]
+            weight = self._idf(end - start)
             total_weight += weight
-            for position, share in postings:
-                scores[position] += weight * share
+            for row in range(start, end):
+                scores[positions[row]] += weight * shares[row]
         best = heapq.nsmallest(
             limit,
             ((-score, self._ids[position]) for position, score in scores.items() if score > 0),
