@@ -195,3 +195,23 @@ async def test_signing_in_from_an_invitation_is_limited_like_any_login(
             statuses.append(answer.status_code)
     assert statuses[-1] == 429
     assert await sessions_of(app, victim.id) == 0
+
+
+async def test_a_signed_in_invitee_joins_from_the_page(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    home_org = await make_org(app)
+    invitee = await make_user(app, home_org, "owner")
+    inviting_org = await make_org(app)
+    csrf = await login(client, await make_user(app, inviting_org, "owner"))
+    path = await invite(client, csrf, invitee.email, "member")
+    async with fresh_client(app, "198.18.241.6") as browser:
+        await login(browser, invitee)
+        page = await browser.get(path)
+        assert 'id="join-form"' in page.text and 'id="accept-form"' not in page.text
+        joined = await browser.post(f"{path}/accept", data={"csrf_token": csrf_of(page.text)})
+        assert joined.status_code == 303
+        bots = await browser.get("/dashboard/bots")
+        assert inviting_org.name in bots.text
+    async with app.state.sessionmaker() as session:
+        assert await users.membership(session, inviting_org.id, invitee.id) is not None

@@ -62,12 +62,14 @@ async def invitation_page(
 ) -> Response:
     invitation, org = await load_invitation(session, token)
     csrf_token = login_csrf_token(request)
+    # Signed in, the page's forms carry the session's token; otherwise the login form's.
+    login_token = {"csrf_token": csrf_token} if context is None else {}
     response = render(
         request,
         "dashboard/invitation.html",
         context,
         status_code=status_code,
-        csrf_token=csrf_token,
+        **login_token,
         invitation=invitation,
         organization=org,
         state=team.invitation_status(invitation).value,
