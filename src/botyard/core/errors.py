@@ -147,7 +147,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     param = _field_path(tuple(first.get("loc", ())))
-    message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
+    # Pydantic prefixes what a validator raised with "Value error, ": the API says it plainly.
+    problem = str(first.get("msg")).removeprefix("Value error, ")
+    message = f"{param}: {problem}" if param else problem
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return error_response(

@@ -1,7 +1,7 @@
 """The server-rendered dashboard under /dashboard, assembled from one module per area."""
 
 from fastapi import APIRouter
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from botyard.dashboard.deps import PageError
 from botyard.dashboard.pages import (
@@ -56,8 +56,18 @@ async def site_root() -> RedirectResponse:
     return RedirectResponse("/dashboard", status_code=307)
 
 
-# Added as a ready-made route (outside the /dashboard prefix) so the app factory includes the
-# site root with the dashboard and needs no route of its own.
+async def favicon() -> Response:
+    """Browsers ask every site for /favicon.ico; the SVG answers, also for the API's pages."""
+    return await auth.static_file("favicon.svg")
+
+
+# Added as ready-made routes (outside the /dashboard prefix) so the app factory includes the
+# site root and the icon with the dashboard and needs no routes of its own.
 router.routes.append(
     DashboardRoute("/", site_root, methods=["GET"], include_in_schema=False, name="site_root")
+)
+router.routes.append(
+    DashboardRoute(
+        "/favicon.ico", favicon, methods=["GET"], include_in_schema=False, name="favicon"
+    )
 )

@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from botyard.conversations.schemas import MESSAGE_TEXT_MAX
 from botyard.core import clock
 from botyard.core.assets import file_version
 from botyard.core.csp import STRICT, html_headers
@@ -34,7 +35,11 @@ logger = logging.getLogger("botyard.dashboard")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 STATIC_DIR = PACKAGE_DIR / "static"
-STATIC_FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+STATIC_FILES = {
+    "dashboard.css": "text/css",
+    "dashboard.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
+}
 
 # Dashboard pages run only the dashboard's own script and stylesheet: the strict policy as is.
 SECURITY_HEADERS = {
@@ -88,6 +93,7 @@ def percent(value: float | None) -> str:
 
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
 templates.env.globals["static_url"] = static_url
+templates.env.globals["MESSAGE_TEXT_MAX"] = MESSAGE_TEXT_MAX
 templates.env.filters["when"] = format_time
 templates.env.filters["day"] = format_day
 templates.env.filters["ago"] = time_ago

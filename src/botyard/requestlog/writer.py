@@ -253,6 +253,16 @@ class RequestLogWriter:
     def pending(self) -> int:
         return len(self._pending)
 
+    def last_pending_use(self, key_id: str) -> datetime | None:
+        """When a key was last used by a request not yet written: the key's ``last_used_at``
+        trails its use by up to a flush interval, which a page shown right after a call
+        must not present as "never"."""
+        for row in reversed(self._pending):
+            entry = LogEntry(*row)
+            if entry.key_id == key_id and entry.authenticated:
+                return entry.created_at
+        return None
+
     def start(self) -> None:
         if self._task is None:
             self._stopping = False

@@ -319,12 +319,15 @@ async def confirm_revoke(
     request: Request, session: DBSession, context: CurrentManager, key_id: str
 ) -> Response:
     key = await key_of(session, context, key_id)
+    pending_use = request.app.state.request_log.last_pending_use(key.id)
+    last_used = max(filter(None, (key.last_used_at, pending_use)), default=None)
     return render(
         request,
         "dashboard/key_revoke.html",
         context,
         active="api",
         key=key,
+        last_used=last_used,
         status=keys.status_of(key).value,
     )
 
