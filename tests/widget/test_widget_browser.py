@@ -188,3 +188,54 @@ def test_from_an_origin_that_is_not_allowed_the_widget_shows_its_error(
     assert page.locator("botyard-widget .msg").count() == 0
     assert page.locator("botyard-widget .send").is_disabled()
     context.close()
+
+
+def test_the_widget_says_when_it_is_rate_limited_or_unreachable(
+    browser: Any, live_server: LiveServer, host_site: HostSite
+) -> None:
+    live_server.demo()
+    bot_id, admin, entry = demo_bot(live_server)
+    key = live_server.api(
+        "POST",
+        f"/v1/bots/{bot_id}/publishable-keys",
+        admin,
+        json={"allowed_origins": [host_site.allowed]},
+    ).json()
+    host_site.snippet = (
+        f'<script src="{live_server.url}/widget.js" data-key="{key["key"]}" async></script>'
+    )
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(host_site.allowed)
+    open_widget(page)
+    page.locator("botyard-widget .msg.bot").first.wait_for()  # the welcome message
+    cors = {
+        "Access-Control-Allow-Origin": host_site.allowed,
+        "Access-Control-Expose-Headers": "Retry-After",
+    }
+    refusal = (
+        '{"error": {"type": "rate_limit_exceeded", "code": "rate_limit_exceeded", "message": "x"}}'
+    )
+    page.route(
+        "**/v1/widget/conversations",
+        lambda route: route.fulfill(
+            status=429, headers={**cors, "Retry-After": "42"}, content_type="application/json",
+            body=refusal,
+        ) if route.request.method == "POST" else route.continue_(),
+    )  # fmt: skip
+    page.locator("botyard-widget #botyard-input").fill(entry["question"])
+    page.keyboard.press("Enter")
+    notice = page.locator("botyard-widget .notice")
+    notice.wait_for(state="visible")
+    assert "too quickly" in notice.inner_text() and "42 seconds" in notice.inner_text()
+
+    page.unroute("**/v1/widget/conversations")
+    page.route("**/v1/widget/**", lambda route: route.abort("connectionrefused"))
+    page.locator("botyard-widget #botyard-input").fill(entry["question"])
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('botyard-widget').shadowRoot"
+        ".querySelector('.notice').textContent.includes(\"can't be reached\")"
+    )
+    assert page.locator("botyard-widget .msg.user").count() == 0
+    context.close()
