@@ -8,6 +8,7 @@ now in its description too, where /docs shows it), the error envelope every fail
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -202,6 +203,65 @@ def _hoist_local_defs(node: Any, schemas: dict[str, Any]) -> None:
             _hoist_local_defs(item, schemas)
 
 
+ITEMS_ELSEWHERE = {
+    "/v1/bots/{bot_id}/conversations": "/v1/conversations/{conversation_id}",
+    "/v1/team/members": "/v1/team/invitations/{invitation_id}",
+    "/v1/api-keys/{key_id}/rotate": "/v1/api-keys/{key_id}",
+}
+"""Creations whose object is then addressed under another path (a rotation makes a new key)."""
+
+NO_LINKS_FROM = ("/v1/widget/",)
+"""Widget routes take a publishable key, so what they create is not reachable with a secret one."""
+
+
+def _item_path(collection: str, paths: dict[str, Any]) -> str | None:
+    """Where the object a POST on ``collection`` creates lives: ``…/{its_id}``."""
+    if collection in ITEMS_ELSEWHERE:
+        return ITEMS_ELSEWHERE[collection]
+    for path in paths:
+        if path.startswith(collection + "/{"):
+            return path[: path.index("}", len(collection)) + 1]
+    return None
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    """OpenAPI links from each creation to what can be done with the created object.
+
+    A created object's ``id`` fills the target's id parameter and the creation's own path
+    parameters fill the rest, so a client (or schemathesis' stateful run) can go from
+    ``POST /v1/bots`` to ``GET /v1/bots/{bot_id}``, its knowledge, its conversations, ….
+    """
+    for collection, operations in paths.items():
+        created = operations.get("post", {}).get("responses", {}).get("201")
+        if created is None or collection.startswith(NO_LINKS_FROM):
+            continue
+        item = _item_path(collection, paths)
+        if item is None:
+            continue
+        id_param = item[item.rindex("{") + 1 : -1]
+        known = {*_PATH_PARAMETER.findall(collection)} - {id_param}
+        links: dict[str, Any] = {}
+        for path, targets in paths.items():
+            if path != item and not path.startswith(item + "/"):
+                continue
+            if not set(_PATH_PARAMETER.findall(path)) <= known | {id_param}:
+                continue
+            for target in targets.values():
+                parameters = {
+                    name: "$response.body#/id" if name == id_param else f"$request.path.{name}"
+                    for name in _PATH_PARAMETER.findall(path)
+                }
+                links[target["operationId"]] = {
+                    "operationId": target["operationId"],
+                    "parameters": parameters,
+                }
+        if links:
+            created["links"] = links
+
+
+_PATH_PARAMETER = re.compile(r"\{([^}]+)\}")
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -220,6 +280,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             continue
         for method, operation in operations.items():
             _complete_operation(method, path, operation)
+    _add_links(schema.get("paths", {}))
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
