@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pytest
 from fastapi import FastAPI
 
-from botyard.bots.knowledge_index import KnowledgeIndexCache
+from botyard.bots.knowledge_index import KnowledgeIndexCache, _wait_for_the_loop
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.ranking import Document, IndexBuilder, KnowledgeIndex
 from tests.factories import make_bot, make_org
@@ -163,3 +163,15 @@ async def test_an_evicted_index_is_freed_on_the_index_thread(app: FastAPI) -> No
     assert cache.bytes == 0
     await cache._in_thread(lambda: None)  # the thread has run everything queued before
     assert freed_on == ["knowledge-index_0"]
+
+
+async def test_a_build_waits_for_the_event_loop_between_slices() -> None:
+    """The index thread goes on only once the loop has run what was ready: requests first."""
+    loop = asyncio.get_running_loop()
+    waiting = threading.Thread(target=_wait_for_the_loop, args=(loop,))
+    waiting.start()
+    waiting.join(timeout=0.2)  # the loop is blocked meanwhile: the thread cannot go on
+    assert waiting.is_alive()
+    await asyncio.sleep(0.01)  # the loop's turn
+    waiting.join(timeout=5)
+    assert not waiting.is_alive()

@@ -20,8 +20,9 @@ Whoever holds a write key chooses what goes into an index, so the work is bounde
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import time
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -54,8 +55,9 @@ RANK_IN_THREAD_FROM = 20_000
 """Postings from which a message is ranked off the event loop too (a query visits each
 posting of its terms once, so a large index could hold the loop for milliseconds)."""
 
-PAUSE_SECONDS = 0.0002
-"""How long a build on the index thread pauses between two slices of its work."""
+PAUSE_TIMEOUT = 1.0
+"""Seconds a build waits for the event loop's turn before it goes on regardless (a loop
+that is shutting down may never give it)."""
 
 Version = tuple[str, int, datetime | None]
 _T = TypeVar("_T")
@@ -131,7 +133,11 @@ class KnowledgeIndexCache:
         return await self._in_thread(index.rank, text, limit)
 
     async def _build(self, session: AsyncSession, bot: Bot) -> KnowledgeIndex:
-        builder = IndexBuilder(bot.language, max_bytes=self.bot_max_bytes, pause=_let_the_loop_run)
+        builder = IndexBuilder(
+            bot.language,
+            max_bytes=self.bot_max_bytes,
+            pause=functools.partial(_wait_for_the_loop, asyncio.get_running_loop()),
+        )
         after: tuple[datetime, str] | None = None
         while True:
             documents, after = await _documents(session, bot.id, after)
@@ -239,11 +245,18 @@ async def _documents(
     return documents, ((rows[-1].created_at, rows[-1].id) if rows else after)
 
 
-def _let_the_loop_run() -> None:
-    """Sleep a moment, so that the event loop, if it waits for the interpreter lock, takes it
-    now rather than when the interpreter next switches threads (every 5 ms): a build would
-    otherwise add those waits to every request it overlaps."""
-    time.sleep(PAUSE_SECONDS)
+def _wait_for_the_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """On the index thread, between two slices of a build: wait until the event loop has run
+    what was ready before this point. A build and the loop share one interpreter lock; without
+    the handshake the build holds it for 5 ms at a time whenever the loop wants it, which adds
+    up over every request a build overlaps. With it, requests go first and the build takes
+    the time the loop leaves over."""
+    turn = threading.Event()
+    try:
+        loop.call_soon_threadsafe(turn.set)
+    except RuntimeError:  # the loop is closed: nobody to wait for
+        return
+    turn.wait(PAUSE_TIMEOUT)
 
 
 knowledge_indexes = KnowledgeIndexCache()
