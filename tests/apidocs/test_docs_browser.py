@@ -55,7 +55,7 @@ def test_swagger_ui_renders_offline_and_try_it_out_works_with_a_pasted_key(
     browser: Any, live_server: LiveServer
 ) -> None:
     org = live_server.org()
-    key = live_server.key(org, "Docs Tryout", "read")
+    key = live_server.key(org, "Docs Tryout", "write")
     page, watch = open_offline(browser, live_server, "/docs")
 
     page.wait_for_selector(".opblock-summary-path[data-path='/v1/me']", timeout=RENDER_MS)
@@ -77,6 +77,28 @@ def test_swagger_ui_renders_offline_and_try_it_out_works_with_a_pasted_key(
     assert status.inner_text().strip() == "200"
     body = me.locator(".live-responses-table .response-col_description pre").first.inner_text()
     assert "Docs Tryout" in body and org in body
+
+    # A write from the docs page (the browser sends this server's own Origin): it is served,
+    # and the key is not taken for one leaked into someone else's web page.
+    create = page.locator(
+        ".opblock-post", has=page.locator(".opblock-summary-path[data-path='/v1/bots']")
+    )
+    create.locator(".opblock-summary").click()
+    create.locator("button.try-out__btn").click()
+    create.locator("textarea.body-param__text").fill('{"name": "Made in the docs"}')
+    create.locator("button.execute").click()
+    created = create.locator(".live-responses-table .response .response-col_status").first
+    created.wait_for(timeout=RENDER_MS)
+    assert created.inner_text().strip() == "201"
+    bots = live_server.api("GET", "/v1/bots", key).json()["data"]
+    assert [b["name"] for b in bots] == ["Made in the docs"]
+    admin = live_server.key(org, "Docs check", "admin")
+    (tried,) = [
+        k
+        for k in live_server.api("GET", "/v1/api-keys", admin).json()["data"]
+        if k["name"] == "Docs Tryout"
+    ]
+    assert tried["warnings"] == [], tried["warnings"]
 
     # The pasted key lives only in the tab: nothing in any storage, gone after a reload.
     assert page.locator(".auth-wrapper button.authorize.locked").count() == 1
