@@ -38,10 +38,12 @@ from tests.test_multiprocess import free_port
 pytestmark = pytest.mark.slow
 
 DB_TIMEOUT = 1.0
-SLACK = 1.5
-"""Each wait on the database is bounded by the timeout, and a request can meet two in a row
-(a pooled connection's statement or ping, then the rollback or a fresh connect): answers
-must come within twice the timeout, plus this much for a loaded 2-core machine."""
+SLACK = 1.0
+"""How far past the bound an answer may come on a loaded 2-core machine.
+
+A request alone against a frozen server answers within the timeout (connections that timed
+out are dropped, never rolled back or closed politely); under this load some still took
+twice it (2.03 s with a 1 s timeout), so that is the bound asserted."""
 FAULT_SECONDS = 3.0
 RECOVERY_DEADLINE = 15.0
 CLIENTS = 4
