@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from botyard.core import clock
 from botyard.core.database import after_commit
@@ -37,6 +40,10 @@ EVENT_TYPES = (
 )
 ALL_EVENTS = "*"
 _SESSION_KEY = "webhook_subscriptions"
+_OUTBOX_KEY = "webhook_outbox"
+
+_INSERT_EVENTS = insert(cast(Table, WebhookEvent.__table__))
+_INSERT_DELIVERIES = insert(cast(Table, WebhookDelivery.__table__))
 
 _wakers: list[Callable[[], None]] = []
 """Called after a commit that wrote deliveries, so this process's worker sends them at once."""
@@ -89,20 +96,34 @@ async def _subscriptions(
 
 
 def event_body(event_id: str, event_type: str, organization_id: str, data: Any) -> str:
-    """The JSON every delivery of the event sends (and signs) byte for byte."""
-    if isinstance(data, BaseModel):
-        data = data.model_dump(mode="json")
-    return json.dumps(
+    """The JSON every delivery of the event sends (and signs) byte for byte.
+
+    A model is serialised by pydantic-core straight to JSON and spliced in, which is several
+    times cheaper than dumping it to a dict and encoding that again (this runs in the
+    request of the change)."""
+    envelope = json.dumps(
         {
             "id": event_id,
             "type": event_type,
             "created_at": rfc3339(clock.now()),
             "organization_id": organization_id,
-            "data": data,
         },
         separators=(",", ":"),
         ensure_ascii=False,
     )
+    if isinstance(data, BaseModel):
+        encoded = data.model_dump_json()
+    else:
+        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return f'{envelope[:-1]},"data":{encoded}}}'
+
+
+@dataclass(slots=True)
+class _Outbox:
+    """The rows a transaction's events will add, written in two statements at its commit."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def emit(
@@ -112,11 +133,12 @@ async def emit(
     data: BaseModel | dict[str, Any],
     *,
     endpoint_ids: list[str] | None = None,
-) -> WebhookEvent | None:
+) -> str | None:
     """Queue ``event_type`` for every endpoint subscribed to it (or only ``endpoint_ids``).
 
-    ``data`` is the object as the API shows it, never a secret. Returns the event, or None
-    when nobody listens."""
+    ``data`` is the object as the API shows it, never a secret. Returns the event's id, or
+    None when nobody listens. The rows are written when the transaction commits (or at
+    :func:`write_pending`), all events of the transaction in one batch."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     if endpoint_ids is None:
@@ -131,29 +153,55 @@ async def emit(
         return None
     now = clock.now()
     event_id = new_id("evt")
-    event = WebhookEvent(
-        id=event_id,
-        organization_id=organization_id,
-        type=event_type,
-        body=event_body(event_id, event_type, organization_id, data),
-        created_at=now,
+    outbox: _Outbox = session.sync_session.info.setdefault(_OUTBOX_KEY, _Outbox())
+    outbox.events.append(
+        {
+            "id": event_id,
+            "organization_id": organization_id,
+            "type": event_type,
+            "body": event_body(event_id, event_type, organization_id, data),
+            "created_at": now,
+        }
     )
-    # No flush of its own: the rows go to the database with the change's next flush (at the
-    # latest its commit), in one batch with every other event of the transaction.
-    session.add(event)
-    session.add_all(
-        WebhookDelivery(
-            organization_id=organization_id,
-            endpoint_id=endpoint_id,
-            event=event,
-            event_type=event_type,
-            status="pending",
-            next_attempt_at=now,
-            attempt_count=0,
-            created_at=now,
-            updated_at=now,
-        )
+    outbox.deliveries.extend(
+        {
+            "id": new_id("dlv"),
+            "organization_id": organization_id,
+            "endpoint_id": endpoint_id,
+            "event_id": event_id,
+            "event_type": event_type,
+            "status": "pending",
+            "next_attempt_at": now,
+            "attempt_count": 0,
+            "locked_until": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         for endpoint_id in targets
     )
     after_commit_wake(session)
-    return event
+    return event_id
+
+
+def _write_outbox(sync_session: Session) -> None:
+    outbox: _Outbox | None = sync_session.info.pop(_OUTBOX_KEY, None)
+    if outbox is not None and outbox.events:
+        # Core statements on the tables: the ORM's bulk path would add its own bookkeeping.
+        connection = sync_session.connection()
+        connection.execute(_INSERT_EVENTS, outbox.events)
+        connection.execute(_INSERT_DELIVERIES, outbox.deliveries)
+
+
+async def write_pending(session: AsyncSession) -> None:
+    """Write the queued events now, for a caller that reads them back in the transaction."""
+    await session.run_sync(_write_outbox)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_before_commit(sync_session: Session) -> None:
+    _write_outbox(sync_session)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _drop_on_rollback(sync_session: Session) -> None:
+    sync_session.info.pop(_OUTBOX_KEY, None)

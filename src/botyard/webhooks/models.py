@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from botyard.core import clock
 from botyard.core.database import Base, JSONType, UTCDateTime
@@ -67,9 +67,6 @@ class WebhookDelivery(Base):
     endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(
         ForeignKey("webhook_events.id", ondelete="CASCADE"), index=True
-    )
-    event: Mapped[WebhookEvent] = relationship(
-        lazy="raise", doc="Set when queued, so one flush inserts the event before its deliveries"
     )
     event_type: Mapped[str] = mapped_column(String(60))
     status: Mapped[str] = mapped_column(String(20), default="pending")

@@ -208,18 +208,18 @@ async def send_test(session: AsyncSession, endpoint: WebhookEndpoint) -> Webhook
 
     if not endpoint.enabled:
         raise Conflict("webhook_endpoint_disabled", "This endpoint is disabled; enable it first.")
-    event = await events.emit(
+    event_id = await events.emit(
         session,
         endpoint.organization_id,
         "webhook.test",
         WebhookEndpointOut.of(endpoint),
         endpoint_ids=[endpoint.id],
     )
-    if event is None:
+    if event_id is None:
         raise NotFound("webhook endpoint", param="webhook_id")
-    await session.flush()
+    await events.write_pending(session)
     delivery = (
-        await session.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == event.id))
+        await session.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == event_id))
     ).one()
     return delivery
 
