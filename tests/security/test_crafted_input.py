@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
 
@@ -24,8 +25,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from tests.factories import auth, make_key, make_org, make_user
+from tests.factories import auth, make_user
 from tests.webhooks.support import PUBLIC_URL
+from tests.widget.support import make_site, start
 
 CRAFTED_CURSORS = [
     ["0001-01-01T00:00:00+14:00", "a"],
@@ -40,6 +42,8 @@ CRAFTED_CURSORS = [
 OVERFLOWING_TIMES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 EXTREME_TIMES = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0001-01-01", "9999-12-31"]
 NUL_TEXT = "nul\u0000here"
+VALID_BODIES = {("POST", "/v1/api-keys"): {"name": "timed", "scopes": ["read"]}}
+"""The other required fields, so the answer is about the time field under test."""
 
 
 def encoded(cursor: object) -> str:
@@ -88,29 +92,52 @@ def list_routes(app: FastAPI) -> list[APIRoute]:
     return routes
 
 
+@dataclass
+class Tenant:
+    """An organization with one real object of every kind a route's path can name."""
+
+    secret_headers: dict[str, str]
+    widget_headers: dict[str, str]
+    ids: dict[str, str]
+    widget_ids: dict[str, str]
+
+    def headers(self, route: APIRoute) -> dict[str, str]:
+        """A publishable key and visitor token on widget routes, the admin key elsewhere."""
+        return self.widget_headers if route.path.startswith(WIDGET) else self.secret_headers
+
+    def url(self, route: APIRoute, **override: str) -> str:
+        ids = {**self.ids, **(self.widget_ids if route.path.startswith(WIDGET) else {})}
+        url = route.path
+        for name in route.param_convertors:
+            value = override.get(name) or ids.get(name)
+            assert value is not None, f"{route.path}: add a real id for {name!r} to the fixture"
+            url = url.replace("{" + name + "}", value)
+        return url
+
+
+WIDGET = "/v1/widget/"
+
+
 @pytest.fixture
-async def tenant(app: FastAPI, client: httpx.AsyncClient) -> tuple[dict[str, str], dict[str, str]]:
-    """An admin key's headers, and a real id for every path parameter a route can take."""
-    org = await make_org(app, rate_limit=1_000_000)
-    _, admin = await make_key(app, org, ["admin"])
-    headers = auth(admin)
+async def tenant(app: FastAPI, client: httpx.AsyncClient) -> Tenant:
+    site = await make_site(app)
+    headers = auth(site.secret)
 
     async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await client.post(path, headers=headers, json=body)
         assert response.status_code == 201, (path, response.text)
         return dict(response.json())
 
-    bot = await post("/v1/bots", {"name": "Crafted input"})
-    knowledge = await post(
-        f"/v1/bots/{bot['id']}/knowledge", {"question": "Hours?", "answer": "9 to 5."}
-    )
-    conversation = await post(f"/v1/bots/{bot['id']}/conversations", {})
+    bot_id = site.bot.id
+    knowledge = await post(f"/v1/bots/{bot_id}/knowledge", {"question": "Hours?", "answer": "9-5."})
+    conversation = await post(f"/v1/bots/{bot_id}/conversations", {})
     key = await post("/v1/api-keys", {"name": "target", "scopes": ["read"]})
     webhook = await post("/v1/webhooks", {"url": PUBLIC_URL, "events": ["*"]})
     invitation = await post("/v1/team/members", {"email": "crafted@example.com"})
-    member = await make_user(app, org, "member")
+    member = await make_user(app, site.org, "member")
+    visit = await start(client, site)
     ids = {
-        "bot_id": bot["id"],
+        "bot_id": bot_id,
         "kb_id": knowledge["id"],
         "conversation_id": conversation["id"],
         "key_id": key["id"],
@@ -120,16 +147,16 @@ async def tenant(app: FastAPI, client: httpx.AsyncClient) -> tuple[dict[str, str
         # No route here lists deliveries by this id; a well-formed one is enough.
         "delivery_id": "dlv_doesNotExist00000000",
     }
-    return headers, ids
+    return Tenant(
+        headers,
+        site.headers(**{"X-Visitor-Token": visit["visitor_token"]}),
+        ids,
+        {"conversation_id": visit["conversation"]["id"], "key_id": site.publishable_id},
+    )
 
 
-def url_of(route: APIRoute, ids: dict[str, str], **override: str) -> str:
-    url = route.path
-    for name in route.param_convertors:
-        value = override.get(name) or ids.get(name)
-        assert value is not None, f"{route.path}: add a real id for {name!r} to the fixture"
-        url = url.replace("{" + name + "}", value)
-    return url
+def url_of(route: APIRoute, tenant: Tenant, **override: str) -> str:
+    return tenant.url(route, **override)
 
 
 def assert_refused(response: httpx.Response, param: str, status: int | None = None) -> None:
@@ -142,22 +169,22 @@ def assert_refused(response: httpx.Response, param: str, status: int | None = No
 
 
 async def test_crafted_cursors_answer_400_on_every_list_endpoint(
-    app: FastAPI, client: httpx.AsyncClient, tenant: tuple[dict[str, str], dict[str, str]]
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    headers, ids = tenant
     for route in list_routes(app):
         for cursor in CRAFTED_CURSORS:
             response = await client.get(
-                url_of(route, ids), params={"cursor": encoded(cursor)}, headers=headers
+                url_of(route, tenant),
+                params={"cursor": encoded(cursor)},
+                headers=tenant.headers(route),
             )
             assert_refused(response, "cursor", 400)
             assert response.json()["error"]["code"] == "invalid_cursor", response.text
 
 
 async def test_times_that_overflow_never_answer_500(
-    app: FastAPI, client: httpx.AsyncClient, tenant: tuple[dict[str, str], dict[str, str]]
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    headers, ids = tenant
     checked = set()
     for route in api_routes(app):
         if "GET" not in route.methods:
@@ -166,7 +193,9 @@ async def test_times_that_overflow_never_answer_500(
             checked.add(f"{route.path}?{field.alias}")
             for value in OVERFLOWING_TIMES + EXTREME_TIMES:
                 response = await client.get(
-                    url_of(route, ids), params={field.alias: value}, headers=headers
+                    url_of(route, tenant),
+                    params={field.alias: value},
+                    headers=tenant.headers(route),
                 )
                 assert response.status_code < 500, (route.path, field.alias, value, response.text)
                 if response.status_code >= 400:
@@ -175,10 +204,10 @@ async def test_times_that_overflow_never_answer_500(
 
 
 async def test_logs_usage_and_audit_take_the_ends_of_the_calendar(
-    client: httpx.AsyncClient, tenant: tuple[dict[str, str], dict[str, str]]
+    client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     """A filter bound no row can be outside of selects everything rather than failing."""
-    headers, _ = tenant
+    headers = tenant.secret_headers
     for path in ("/v1/logs", "/v1/audit-log"):
         response = await client.get(
             path,
@@ -201,19 +230,21 @@ async def test_logs_usage_and_audit_take_the_ends_of_the_calendar(
 
 
 async def test_nul_in_any_path_or_query_parameter_is_refused(
-    app: FastAPI, client: httpx.AsyncClient, tenant: tuple[dict[str, str], dict[str, str]]
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    headers, ids = tenant
     for route in api_routes(app):
         for method in sorted(route.methods):
             for name in route.param_convertors:
-                url = url_of(route, ids, **{name: "x%00here"})
-                response = await client.request(method, url, headers=headers)
+                url = url_of(route, tenant, **{name: "x%00here"})
+                response = await client.request(method, url, headers=tenant.headers(route))
                 assert_refused(response, name, 400)
                 assert response.json()["error"]["code"] == "invalid_characters"
             for field in filter(is_text, query_params(route)):
                 response = await client.request(
-                    method, url_of(route, ids), params={field.alias: NUL_TEXT}, headers=headers
+                    method,
+                    url_of(route, tenant),
+                    params={field.alias: NUL_TEXT},
+                    headers=tenant.headers(route),
                 )
                 assert_refused(response, field.alias, 400)
 
@@ -233,9 +264,8 @@ def text_fields(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str
 
 
 async def test_nul_in_any_string_body_field_is_refused(
-    app: FastAPI, client: httpx.AsyncClient, tenant: tuple[dict[str, str], dict[str, str]]
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    headers, ids = tenant
     document = (await client.get("/openapi.json")).json()
     definitions = document["components"]["schemas"]
     checked = []
@@ -250,9 +280,40 @@ async def test_nul_in_any_string_body_field_is_refused(
             schema = definitions[model["$ref"].rsplit("/", 1)[-1]]
             for name, value in text_fields(schema, definitions).items():
                 response = await client.request(
-                    method, url_of(route, ids), json={name: value}, headers=headers
+                    method, url_of(route, tenant), json={name: value}, headers=tenant.headers(route)
                 )
                 expected = name if isinstance(value, str) else f"{name}.1"
                 assert_refused(response, expected, 400)
                 checked.append(f"{method} {route.path} {name}")
     assert len(checked) >= 15, checked
+
+
+async def test_times_in_bodies_that_overflow_or_are_numbers_are_refused(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """``expires_at: "9999-12-31T23:59:59-14:00"`` answered 500; a number meant epoch seconds."""
+    document = (await client.get("/openapi.json")).json()
+    definitions = document["components"]["schemas"]
+    checked = []
+    for route in api_routes(app):
+        if route.body_field is None:
+            continue
+        for method in sorted(route.methods):
+            operation = document["paths"][route.path][method.lower()]
+            ref = operation["requestBody"]["content"]["application/json"]["schema"]
+            (model,) = [o for o in ref.get("anyOf", [ref]) if "$ref" in o]
+            schema = definitions[model["$ref"].rsplit("/", 1)[-1]]
+            for name, prop in schema.get("properties", {}).items():
+                if not any(o.get("format") == "date-time" for o in prop.get("anyOf", [prop])):
+                    continue
+                base = VALID_BODIES.get((method, route.path), {})
+                for value in [*OVERFLOWING_TIMES, 99_999_999_999]:
+                    response = await client.request(
+                        method,
+                        url_of(route, tenant),
+                        json={**base, name: value},
+                        headers=tenant.headers(route),
+                    )
+                    assert_refused(response, name)
+                checked.append(f"{method} {route.path} {name}")
+    assert "POST /v1/api-keys expires_at" in checked, checked

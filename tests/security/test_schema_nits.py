@@ -19,14 +19,13 @@ import httpx
 from fastapi import FastAPI
 
 from tests.security.test_crafted_input import (
+    Tenant,
     api_routes,
     is_time,
     query_params,
     tenant,  # noqa: F401  (fixture)
     url_of,
 )
-
-Tenant = tuple[dict[str, str], dict[str, str]]
 
 
 def assert_invalid(response: httpx.Response, param: str) -> None:
@@ -35,8 +34,8 @@ def assert_invalid(response: httpx.Response, param: str) -> None:
 
 
 async def test_booleans_are_not_numbers(client: httpx.AsyncClient, tenant: Tenant) -> None:  # noqa: F811
-    headers, ids = tenant
-    settings = f"/v1/bots/{ids['bot_id']}/settings"
+    headers = tenant.secret_headers
+    settings = f"/v1/bots/{tenant.ids['bot_id']}/settings"
     for value in (False, True):
         response = await client.patch(settings, json={"answer_threshold": value}, headers=headers)
         assert_invalid(response, "answer_threshold")
@@ -61,7 +60,7 @@ async def test_times_must_be_written_out(
     client: httpx.AsyncClient,
     tenant: Tenant,  # noqa: F811
 ) -> None:
-    headers, ids = tenant
+    headers = tenant.secret_headers
     checked = []
     for route in api_routes(app):
         if "GET" not in route.methods:
@@ -69,11 +68,11 @@ async def test_times_must_be_written_out(
         for field in filter(is_time, query_params(route)):
             for value in ("0.5", "1700000000", "-1", "true"):
                 response = await client.get(
-                    url_of(route, ids), params={field.alias: value}, headers=headers
+                    url_of(route, tenant), params={field.alias: value}, headers=headers
                 )
                 assert_invalid(response, field.alias)
             accepted = await client.get(
-                url_of(route, ids), params={field.alias: "2026-01-01T00:00:00Z"}, headers=headers
+                url_of(route, tenant), params={field.alias: "2026-01-01T00:00:00Z"}, headers=headers
             )
             assert accepted.status_code < 500, accepted.text
             checked.append(f"{route.path}?{field.alias}")
@@ -85,12 +84,12 @@ async def test_an_empty_status_filter_means_any(
     client: httpx.AsyncClient,
     tenant: Tenant,  # noqa: F811
 ) -> None:
-    headers, ids = tenant
+    headers = tenant.secret_headers
     checked = []
     for route in api_routes(app):
         if "GET" not in route.methods or "status" not in {p.alias for p in query_params(route)}:
             continue
-        url = url_of(route, ids)
+        url = url_of(route, tenant)
         unfiltered = await client.get(url, headers=headers)
         blank = await client.get(url, params={"status": ""}, headers=headers)
         assert blank.status_code == 200, (route.path, blank.text)
@@ -107,7 +106,7 @@ async def test_analytics_from_equal_to_is_an_empty_range(
     client: httpx.AsyncClient,
     tenant: Tenant,  # noqa: F811
 ) -> None:
-    headers, _ = tenant
+    headers = tenant.secret_headers
     moment = "2031-01-05T00:00:00Z"
     for interval in ("day", "hour"):
         response = await client.get(
@@ -132,7 +131,7 @@ async def test_405_allow_lists_every_method_of_the_path(
     client: httpx.AsyncClient,
     tenant: Tenant,  # noqa: F811
 ) -> None:
-    headers, ids = tenant
+    headers = tenant.secret_headers
     methods_of: dict[str, set[str]] = defaultdict(set)
     routes = {}
     for route in api_routes(app):
@@ -143,7 +142,7 @@ async def test_405_allow_lists_every_method_of_the_path(
     order = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     for path, methods in methods_of.items():
         refused = next(m for m in ["PUT", "PATCH", "DELETE", "POST", "GET"] if m not in methods)
-        response = await client.request(refused, url_of(routes[path], ids), headers=headers)
+        response = await client.request(refused, url_of(routes[path], tenant), headers=headers)
         assert response.status_code == 405, (refused, path, response.text)
         expected = ", ".join(m for m in order if m in methods)
         assert response.headers["allow"] == expected, (refused, path)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -23,7 +25,7 @@ from botyard.api_keys.service import (
     KeyStatus,
 )
 from botyard.core.durations import parse_duration
-from botyard.core.timefmt import UTCTimestamp
+from botyard.core.timefmt import UTCTimestamp, within_calendar, written_out
 
 ScopeName = Literal["read", "write", "admin"]
 MAX_LIFETIME = timedelta(days=3650)
@@ -119,9 +121,10 @@ class CreateApiKey(BaseModel):
         "calling key's scopes.",
         examples=[["read"]],
     )
-    expires_at: AwareDatetime | None = Field(
-        None, description="RFC 3339 time at which the key stops working"
-    )
+    expires_at: (
+        Annotated[AwareDatetime, BeforeValidator(written_out), AfterValidator(within_calendar)]
+        | None
+    ) = Field(None, description="RFC 3339 time at which the key stops working")
     expires_in: str | None = Field(
         None,
         description="Lifetime such as `90d`, `12h`, `15m` or `90s`; an alternative to `expires_at`",

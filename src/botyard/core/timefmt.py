@@ -41,6 +41,28 @@ def clamp_time(value: datetime) -> datetime:
     return min(max(utc, EARLIEST), LATEST)
 
 
+def written_out(value: object) -> object:
+    """Refuse a number where a time is expected; pydantic would read it as epoch seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError("expected an RFC 3339 time such as 2026-05-01T00:00:00Z, not a number")
+    return value
+
+
+def within_calendar(value: datetime) -> datetime:
+    """The time in UTC, refused unless it lies in EARLIEST..LATEST.
+
+    A time such as ``9999-12-31T23:59:59-14:00`` is valid RFC 3339 but has no UTC
+    equivalent in Python's calendar: stored as given, it overflowed in the driver (500).
+    """
+    try:
+        utc = to_utc(value)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"must lie between {rfc3339(EARLIEST)} and {rfc3339(LATEST)}")
+    return utc
+
+
 def parse_time(value: object) -> object:
     """An RFC 3339 time (or a date, meaning its midnight) given as text, and nothing else.
 
