@@ -38,6 +38,7 @@ from botyard.openapi import install as install_openapi
 from botyard.ratelimit.enforce import RateLimitPolicy
 from botyard.ratelimit.limiter import Limiter, build_limiter
 from botyard.reference.router import router as reference_router
+from botyard.requestlog.refusals import RefusalSampler
 from botyard.requestlog.retention import RetentionTask
 from botyard.requestlog.router import router as logs_router
 from botyard.requestlog.writer import RequestLogWriter
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
         max_body_bytes=settings.max_body_bytes,
         request_log=app.state.request_log,
         metrics=app.state.metrics,
+        refusals=RefusalSampler(settings.refused_log_per_address),
     )
     if settings.trusted_proxies:
         # Outermost, so allow-lists, limits, logs, audit and cookies all see the address and

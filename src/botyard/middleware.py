@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from botyard.api_keys import keyformat
 from botyard.api_keys.cache import VerifiedKey
+from botyard.api_keys.deps import client_ip
 from botyard.api_keys.url_guard import check_url
 from botyard.core import clock
 from botyard.core.asgi import header
@@ -28,6 +29,7 @@ from botyard.core.errors import (
     BODY_PROBLEM,
     APIError,
     InvalidAPIKey,
+    RateLimited,
     error_response,
     unexpected_error_response,
 )
@@ -45,8 +47,9 @@ from botyard.core.security_headers import security_headers
 from botyard.idempotency import service as idempotency
 from botyard.idempotency.guard import CLAIM_STATE
 from botyard.metrics.registry import Metrics
-from botyard.ratelimit.enforce import rate_limit_headers
+from botyard.ratelimit.enforce import limit_failed_attempts, rate_limit_headers
 from botyard.ratelimit.limiter import Decision
+from botyard.requestlog.refusals import REFUSED_STATUSES, RefusalSampler
 from botyard.requestlog.writer import RequestLogWriter
 from botyard.widget import cors
 
@@ -262,11 +265,13 @@ class ApiMiddleware:
         max_body_bytes: int,
         request_log: RequestLogWriter | None = None,
         metrics: Metrics | None = None,
+        refusals: RefusalSampler | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.request_log = request_log
         self.metrics = metrics
+        self.refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -370,7 +375,11 @@ class ApiMiddleware:
         finally:
             if capture is not None:
                 await capture.release_unanswered()
-            if is_api and self.request_log is not None:
+            if (
+                is_api
+                and self.request_log is not None
+                and self._worth_a_row(scope, state, status_holder[0])
+            ):
                 self._log(self.request_log, scope, state, status_holder[0], started, request_id)
             if self.metrics is not None:
                 route = scope.get("route")
@@ -396,7 +405,13 @@ class ApiMiddleware:
             state["key_id"] = exposed.id
             state["organization_id"] = exposed.organization_id
             state["authenticated"] = False
-        await _refuse(scope, receive, send, error)
+        request = Request(scope)
+        refusal: APIError = error
+        try:
+            await limit_failed_attempts(request, client_ip(request))
+        except RateLimited as throttled:
+            refusal = throttled
+        await _refuse(scope, receive, send, refusal)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> Receive:
         """Read an API write's body up front, and hide it from the endpoint if it is unusable.
@@ -461,6 +476,14 @@ class ApiMiddleware:
             return message
 
         return counting
+
+    def _worth_a_row(self, scope: Scope, state: dict[str, Any], status: int) -> bool:
+        """Every API request gets a row, except refused unauthenticated ones past the
+        sampler's threshold for their address, which are only counted."""
+        if self.refusals is None or status not in REFUSED_STATUSES or state.get("authenticated"):
+            return True
+        client = scope.get("client")
+        return self.refusals.keep(client[0] if client else None)
 
     @staticmethod
     def _log(

@@ -16,6 +16,7 @@ from tests.security.support import app_with, client_from, serve_sqlite
 
 ALLOWED = "203.0.113.7"  # inside the key's allow-list
 ATTACKER = "198.51.100.66"
+GUESSER = "198.51.100.67"
 PROXY = "10.20.30.40"
 BAD_KEY = "byk_" + "A" * 38
 FAILURE_LIMIT = 3
@@ -57,6 +58,7 @@ async def test_spoofed_header_from_an_untrusted_peer_changes_nothing(default_app
         assert refused.json()["error"]["code"] == "ip_not_allowed"
         assert ATTACKER in refused.json()["error"]["message"]
 
+    async with client_from(app, GUESSER) as attacker:
         # The brute-force limit counts the real peer, whatever address each guess claims.
         statuses = [
             (

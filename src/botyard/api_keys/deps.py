@@ -27,7 +27,6 @@ from botyard.ratelimit.limiter import Decision
 
 COPY_HINT = "Copy the entire key without spaces, exactly as it was shown when it was created."
 NEW_KEY_HINT = "Generate a new key in Settings > API."
-GUESS_CODES = frozenset({"malformed_api_key", "unknown_api_key"})
 IN_BROWSER_ADVICE = (
     "a secret API key (byk_…) was sent from a browser. Secret keys belong on your server only: "
     "anyone who opens the page can copy it. Rotate this key in Settings > API now, and use a "
@@ -129,20 +128,21 @@ async def authenticate(security_scopes: SecurityScopes, request: Request) -> Pri
         key_hash = keyformat.hash_key(token)
         # Only well-formed keys ever reach the cache, so a hit has passed the format check.
         verified = key_cache.cached(key_hash) or await _load_key(request, token, key_hash)
-    except InvalidAPIKey as exc:
-        if exc.code in GUESS_CODES:
-            await limit_failed_attempts(request, client_ip(request))
+        ip = _admit(request, verified)
+        decision = await enforce_rate_limit(request, verified)
+        if not verified.scopes.issuperset(security_scopes.scopes):
+            missing = [s for s in security_scopes.scopes if s not in verified.scopes]
+            raise InsufficientPermissions(
+                "missing_scope",
+                f"this endpoint needs the {missing[0]!r} scope, and this key has "
+                f"{', '.join(repr(s) for s in verified.granted_scopes)}. Create a key with "
+                f"the {missing[0]!r} scope in Settings > API.",
+            )
+    except (InvalidAPIKey, InsufficientPermissions):
+        # Every refusal counts against the address, not only guesses: replaying a revoked
+        # key or probing from a blocked address is as cheap to repeat. Past the limit: 429.
+        await limit_failed_attempts(request, client_ip(request))
         raise
-    ip = _admit(request, verified)
-    decision = await enforce_rate_limit(request, verified)
-    if not verified.scopes.issuperset(security_scopes.scopes):
-        missing = [s for s in security_scopes.scopes if s not in verified.scopes]
-        raise InsufficientPermissions(
-            "missing_scope",
-            f"this endpoint needs the {missing[0]!r} scope, and this key has "
-            f"{', '.join(repr(s) for s in verified.granted_scopes)}. Create a key with the "
-            f"{missing[0]!r} scope in Settings > API.",
-        )
     principal = Principal(verified, ip, decision)
     if request.scope["method"] == "POST":  # only POSTs carry an Idempotency-Key
         await check_idempotency(request, principal)

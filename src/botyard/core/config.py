@@ -35,7 +35,10 @@ class Settings(BaseSettings):
     default_rate_limit: int = Field(1000, ge=1)
     rate_limit_window: int = Field(3600, ge=1)
     auth_failure_limit: int = Field(
-        60, ge=1, description="Failed authentications per client IP per window"
+        60,
+        ge=1,
+        description="Refused authentications (every 401 and 403 of the API) per client "
+        "address per window; past it, 429 with Retry-After",
     )
 
     widget_visitor_limit: int = Field(
@@ -49,6 +52,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Website-widget requests per bot per hour, apart from the "
         "organization's API budget",
+    )
+
+    refused_log_per_address: int = Field(
+        20,
+        ge=1,
+        description="Request-log rows per client address per minute for refused "
+        "unauthenticated requests (401/403/429); past it they are only counted",
     )
 
     key_cache_ttl: float = Field(

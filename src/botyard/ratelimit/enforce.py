@@ -80,7 +80,8 @@ async def enforce_rate_limit(request: Request, verified: VerifiedKey) -> Decisio
 
 
 async def limit_failed_attempts(request: Request, ip: str) -> None:
-    """Guessing keys is limited per client IP and never charged to any organization."""
+    """Every refused authentication (guessed, revoked or expired keys, blocked addresses,
+    missing scopes, keys in URLs) is limited per client IP, never charged to an organization."""
     policy: RateLimitPolicy = request.app.state.rate_limits
     decision = await policy.limiter.hit(
         [Bucket(f"authfail:{ip}", policy.failed_auth_limit)], policy.window, clock.timestamp()
@@ -88,8 +89,8 @@ async def limit_failed_attempts(request: Request, ip: str) -> None:
     if not decision.allowed:
         raise RateLimited(
             "rate_limit_exceeded",
-            f"Too many requests with invalid API keys from {ip}. Retry after "
-            f"{decision.retry_after} seconds with a valid key.",
+            f"Too many refused requests (invalid API keys or permissions) from {ip}. Retry "
+            f"after {decision.retry_after} seconds with a valid key.",
             headers={"Retry-After": str(decision.retry_after)},
         )
 
