@@ -22,6 +22,7 @@ from botyard.requestlog.refusals import refused_request_counts
 from tests.conftest import fresh_ip
 from tests.factories import auth, make_key, make_org
 from tests.security.support import app_with, client_from
+from tests.widget.support import ELSEWHERE, SHOP, make_site
 
 FAILURE_LIMIT = 5
 ROWS_PER_ADDRESS = 3
@@ -63,6 +64,7 @@ async def _refusals(app: FastAPI) -> dict[str, Refusal]:
     _, blocked = await make_key(app, org, allowed_ips=["192.0.2.0/24"])
     _, free_plan = await make_key(app, await make_org(app, plan="free"))
     _, read_only = await make_key(app, org, scopes=["read"])
+    site = await make_site(app)
     return {
         "missing_api_key": lambda c: c.get("/v1/me"),
         "malformed_authorization_header": lambda c: c.get(
@@ -74,6 +76,12 @@ async def _refusals(app: FastAPI) -> dict[str, Refusal]:
         "plan_required": lambda c: c.get("/v1/me", headers=auth(free_plan)),
         "missing_scope": lambda c: c.post("/v1/bots", json={"name": "x"}, headers=auth(read_only)),
         "api_key_in_url": lambda c: c.get(f"/v1/bots?api_key={read_only}"),
+        "origin_not_allowed": lambda c: c.get(
+            "/v1/widget/config", headers=site.headers(origin=ELSEWHERE)
+        ),
+        "secret_key_in_browser": lambda c: c.get(
+            "/v1/widget/config", headers={**auth(read_only), "Origin": SHOP}
+        ),
     }
 
 
@@ -81,6 +89,7 @@ async def test_every_refusal_is_throttled_per_address(strict_app: FastAPI) -> No
     app = strict_app
     org = await make_org(app)
     _, good = await make_key(app, org)
+    site = await make_site(app)
     for code, refuse in (await _refusals(app)).items():
         address = fresh_ip()
         async with client_from(app, address) as c:
@@ -94,6 +103,7 @@ async def test_every_refusal_is_throttled_per_address(strict_app: FastAPI) -> No
                 assert 0 < int(answer.headers["retry-after"]) <= 3600
             # A valid key still works from the throttled address.
             assert (await c.get("/v1/me", headers=auth(good))).status_code == 200
+            assert (await c.get("/v1/widget/config", headers=site.headers())).status_code == 200
         # Other addresses are untouched.
         async with client_from(app, fresh_ip()) as other:
             assert (await refuse(other)).status_code in (401, 403), code

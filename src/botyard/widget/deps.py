@@ -65,6 +65,15 @@ async def refuse_secret_key(request: Request, token: str) -> InsufficientPermiss
 
 
 async def authenticate_widget(request: Request) -> WidgetCaller:
+    try:
+        return await _authenticate_widget(request)
+    except (InvalidAPIKey, InsufficientPermissions):
+        # Every refusal counts against the visitor's address, like the API's (17.11).
+        await limit_failed_attempts(request, client_ip(request))
+        raise
+
+
+async def _authenticate_widget(request: Request) -> WidgetCaller:
     scope = request.scope
     state = scope["state"]
     state["widget"] = True
@@ -73,14 +82,12 @@ async def authenticate_widget(request: Request) -> WidgetCaller:
         raise await refuse_secret_key(request, token)
     problem = keyformat.format_problem(token, keyformat.PUBLISHABLE_PREFIX)
     if problem is not None:
-        await limit_failed_attempts(request, client_ip(request))
         raise InvalidAPIKey(
             "malformed_api_key",
             f"{problem}. Widget routes take a publishable key (byp_…). {COPY_HINT}",
         )
     key = await publishable_keys.lookup(request.app.state.engine, token)
     if key is None:
-        await limit_failed_attempts(request, client_ip(request))
         raise InvalidAPIKey(
             "unknown_api_key",
             "no publishable key matches the one sent. Copy the embed snippet again from the "
