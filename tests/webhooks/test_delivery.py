@@ -286,3 +286,31 @@ async def test_a_name_that_resolves_to_loopback_at_delivery_time_is_not_contacte
             )
         ).all()
     assert attempt.response_status is None and "loopback" in (attempt.error or "")
+
+
+async def test_attempts_are_kept_30_days(
+    app: FastAPI,
+    org: Organization,
+    worker: DeliveryWorker,
+    receiver: Receiver,
+    frozen_clock: FrozenClock,
+) -> None:
+    endpoint, _ = await make_endpoint(app, org, receiver.url, ["conversation.created"])
+    await start_conversation(app, org)
+    await worker.run_once()
+    (delivery,) = await deliveries_of(app, endpoint.id)
+
+    async def attempts() -> int:
+        async with app.state.sessionmaker() as session:
+            count = await session.scalar(
+                select(func.count()).where(WebhookAttempt.delivery_id == delivery.id)
+            )
+            return int(count or 0)
+
+    frozen_clock.advance(timedelta(days=29))
+    await worker.purge()
+    assert await attempts() == 1
+    frozen_clock.advance(timedelta(days=2))
+    await worker.purge()
+    assert await attempts() == 0
+    assert await deliveries_of(app, endpoint.id) == []

@@ -19,14 +19,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import httpx
-from sqlalchemy import Table, bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from botyard.audit.service import Actor, record
 from botyard.core import clock
 from botyard.core.database import UTCDateTime
+from botyard.core.ids import new_id
 from botyard.core.outage import BackgroundFailures
 from botyard.core.secretbox import SecretBox
 from botyard.webhooks import events, ssrf
@@ -65,6 +67,7 @@ USER_AGENT = "Botyard-Webhooks/1.0"
 SYSTEM_ACTOR = Actor("system")
 
 _deliveries: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+_INSERT_ATTEMPTS = insert(cast(Table, WebhookAttempt.__table__))
 _FINISH_ATTEMPT = (
     update(_deliveries)
     .where(
@@ -262,6 +265,10 @@ class DeliveryWorker:
                 )
             ).all()
         box = self._secret_box()
+        opened: dict[str, list[str]] = {}  # one decryption per endpoint, not per delivery
+        for _, _, endpoint in rows:
+            if endpoint.id not in opened:
+                opened[endpoint.id] = secrets_in_use(box, endpoint, now)
         return [
             Claimed(
                 delivery_id=delivery.id,
@@ -272,7 +279,7 @@ class DeliveryWorker:
                 endpoint_id=endpoint.id,
                 organization_id=endpoint.organization_id,
                 url=endpoint.url,
-                secrets=secrets_in_use(box, endpoint, now),
+                secrets=opened[endpoint.id],
             )
             for delivery, body, endpoint in rows
         ]
@@ -366,18 +373,21 @@ class DeliveryWorker:
                 }
             )
         async with self._sessionmaker() as session, session.begin():
-            session.add_all(
-                WebhookAttempt(
-                    delivery_id=claimed.delivery_id,
-                    at=now,
-                    response_status=outcome.response_status,
-                    duration_ms=outcome.duration_ms,
-                    response_body=outcome.response_body,
-                    error=outcome.error,
-                )
-                for claimed, outcome in results
+            await session.execute(
+                _INSERT_ATTEMPTS,
+                [
+                    {
+                        "id": new_id("att"),
+                        "delivery_id": claimed.delivery_id,
+                        "at": now,
+                        "response_status": outcome.response_status,
+                        "duration_ms": outcome.duration_ms,
+                        "response_body": outcome.response_body,
+                        "error": outcome.error,
+                    }
+                    for claimed, outcome in results
+                ],
             )
-            await session.flush()
             await session.execute(_FINISH_ATTEMPT, rows)
             answered = {c.endpoint_id for c, o in results if o.succeeded}
             if answered:
