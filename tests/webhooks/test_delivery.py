@@ -11,6 +11,7 @@ import hmac
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -21,6 +22,7 @@ from botyard.core.clock import FrozenClock
 from botyard.core.secretbox import app_secret_box
 from botyard.organizations.models import Organization
 from botyard.webhooks import service
+from botyard.webhooks import worker as worker_module
 from botyard.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookEvent
 from botyard.webhooks.worker import DeliveryWorker
 from botyard_sdk import webhooks as sdk_webhooks
@@ -314,3 +316,28 @@ async def test_attempts_are_kept_30_days(
     await worker.purge()
     assert await attempts() == 0
     assert await deliveries_of(app, endpoint.id) == []
+
+
+async def test_an_attempt_that_takes_too_long_is_cut_off_and_retried(
+    app: FastAPI,
+    org: Organization,
+    worker: DeliveryWorker,
+    receiver: Receiver,
+    frozen_clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_module, "ATTEMPT_TIMEOUT", 0.5)  # the contract's 10 s, shortened
+    endpoint, _ = await make_endpoint(app, org, receiver.url, ["conversation.created"])
+    receiver.answer_with(Answer(200, b"late", delay=3))
+    await start_conversation(app, org)
+    await worker.run_once()
+    (delivery,) = await deliveries_of(app, endpoint.id)
+    async with app.state.sessionmaker() as session:
+        (attempt,) = (
+            await session.scalars(
+                select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery.id)
+            )
+        ).all()
+    assert attempt.response_status is None and "timed out" in (attempt.error or "")
+    assert attempt.duration_ms < 2000
+    assert delivery.status == "pending" and delivery.next_attempt_at is not None
