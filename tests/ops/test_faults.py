@@ -39,11 +39,11 @@ pytestmark = pytest.mark.slow
 
 DB_TIMEOUT = 1.0
 SLACK = 1.0
-"""How far past the bound an answer may come on a loaded 2-core machine.
+"""How far past the timeout an answer may come on a loaded 2-core machine.
 
-A request alone against a frozen server answers within the timeout (connections that timed
-out are dropped, never rolled back or closed politely); under this load some still took
-twice it (2.03 s with a 1 s timeout), so that is the bound asserted."""
+Connections that timed out are dropped, never rolled back or closed politely, and requests
+waiting on one key lookup share its failure: each answer waits for at most one timeout
+(before those fixes, 2.0 s with a 1 s timeout)."""
 FAULT_SECONDS = 3.0
 RECOVERY_DEADLINE = 15.0
 CLIENTS = 4
@@ -220,12 +220,15 @@ def assert_outage_answers(answers: list[Answer], log: Path, log_from: int) -> No
     for answer in refused:
         assert answer.code == "service_unavailable" and answer.retry_after == "1"
     slowest = max(a.latency for a in answers)
-    assert slowest < 2 * DB_TIMEOUT + SLACK, f"an answer took {slowest:.2f} s"
+    assert slowest < DB_TIMEOUT + SLACK, f"an answer took {slowest:.2f} s"
     text = log.read_text()[log_from:]
     assert "Traceback" not in text, text[-3000:]
     noted = [line for line in text.splitlines() if "INFO:" not in line]
     starts = [line for line in noted if "answering 503 service_unavailable" in line]
-    assert len(starts) == 1, "\n".join(noted)
+    ends = [line for line in noted if line.startswith("database available again (")]
+    # One line each way per outage; a server still starting up ("the database system is
+    # starting up") may refuse once more right after the first statement succeeded.
+    assert 1 <= len(starts) <= 2 and len(ends) == len(starts), "\n".join(noted)
 
 
 async def run_fault(

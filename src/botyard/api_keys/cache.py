@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from botyard.api_keys.models import ApiKey, effective_scopes
 from botyard.core.database import fetch_first
+from botyard.core.outage import is_database_unavailable
 from botyard.organizations.models import Organization, Plan
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -161,6 +162,8 @@ class KeyCache:
         loading = self._loading.get(key_hash)
         if loading is not None and loading[0] == self._generation:
             shared = await asyncio.shield(loading[1])
+            if isinstance(shared, _Unreachable):
+                raise shared.error  # reading again would wait another database timeout
             if shared is not _FAILED:
                 return cast(VerifiedKey | None, shared)
         return await self._read(key_hash, engine)
@@ -178,8 +181,13 @@ class KeyCache:
                 self.put(key_hash, verified)
             shared = verified
             return verified
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                shared = _Unreachable(exc)
+            raise
         finally:
-            # A failed or cancelled read tells those waiting to read for themselves.
+            # A failed or cancelled read tells those waiting to read for themselves, unless
+            # the database could not be reached: then they share that answer (a 503) at once.
             future.set_result(shared)
             if self._loading.get(key_hash, (None, None))[1] is future:
                 del self._loading[key_hash]
@@ -187,6 +195,13 @@ class KeyCache:
 
 _FAILED = object()
 """What a shared read hands its waiters when it raised or was cancelled."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreachable:
+    """What a shared read hands its waiters when the database did not answer."""
+
+    error: Exception
 
 
 key_cache = KeyCache()
