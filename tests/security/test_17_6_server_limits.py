@@ -120,7 +120,9 @@ def test_a_100_mb_header_is_cut_off_and_healthz_stays_fast(server: Server) -> No
     assert sent < 16 * 1024 * 1024, "the server kept reading the header"
     assert cut_off_after < 3
     assert set(probe.statuses) == {200}
-    assert max(probe.latencies) < 1.0
+    # Generous for a busy 2-core machine (/healthz takes 0.1-0.2 s there); unbounded, the
+    # header stalled it for 2.6 s median, 5 s at worst.
+    assert max(probe.latencies) < 2.0
 
 
 def test_slow_loris_connections_are_dropped_and_do_not_starve_others(server: Server) -> None:
@@ -136,7 +138,7 @@ def test_slow_loris_connections_are_dropped_and_do_not_starve_others(server: Ser
                     sock.send(b"X")
             time.sleep(0.25)
     assert set(probe.statuses) == {200}
-    assert statistics.median(probe.latencies) < 0.5
+    assert statistics.median(probe.latencies) < 1.0
     # Each was answered 408 and closed once its head took longer than the timeout, however
     # busily it kept sending.
     for sock in loris:
