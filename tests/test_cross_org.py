@@ -46,6 +46,8 @@ KINDS = {
     "invitation_id": "invitation",
     "actor_id": "key",
     "target_id": "key",
+    "webhook_id": "webhook",
+    "delivery_id": "delivery",
 }
 """Which object an id parameter (in a path or a query filter) names."""
 
@@ -60,6 +62,7 @@ SAMPLE_BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/bots/{}/publishable-keys"): {"allowed_origins": ["https://intruder.example"]},
     ("PATCH", "/v1/team/members/{}"): {"role": "admin"},
     ("POST", "/v1/api-keys/{}/rotate"): {"grace_period": 0},
+    ("PATCH", "/v1/webhooks/{}"): {"description": "Taken over"},
 }
 """Valid bodies, so that a refusal is the 404 of the id and not a 422 of the body."""
 
@@ -110,7 +113,20 @@ async def build_tenant(app: FastAPI, client: httpx.AsyncClient) -> Tenant:
     invitation = await post("/v1/team/members", {"email": f"{uuid_part(tenant)}@example.com"})
     member = await make_user(app, org, "member")
     owner = await make_user(app, org, "owner")
+    webhook = await post(
+        "/v1/webhooks",
+        {"url": "https://93.184.215.14/hooks", "description": f"Hook {tenant.marker}"},
+    )
+    test = await client.post(f"/v1/webhooks/{webhook['id']}/test", headers=headers)
+    assert test.status_code == 202, test.text
+    # Disabled, so no delivery worker of another test ever tries to send it.
+    paused = await client.patch(
+        f"/v1/webhooks/{webhook['id']}", headers=headers, json={"enabled": False}
+    )
+    assert paused.status_code == 200, paused.text
     tenant.ids = {
+        "webhook": webhook["id"],
+        "delivery": test.json()["id"],
         "bot": bot["id"],
         "knowledge": knowledge["id"],
         "conversation": conversation["id"],
@@ -216,6 +232,8 @@ async def a_rows(app: FastAPI, a: Tenant) -> dict[str, list[str]]:
                 condition = columns["id"].in_(a.user_ids)
             elif "key_id" in columns:
                 condition = columns["key_id"].in_(a.key_ids)
+            elif "delivery_id" in columns:
+                condition = columns["delivery_id"] == a.ids["delivery"]
             else:
                 raise AssertionError(f"table {table.name} is not covered: say whose rows it holds")
             result = await session.execute(select(table).where(condition))
