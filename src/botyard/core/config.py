@@ -175,7 +175,7 @@ class Settings(BaseSettings):
         "recently used bot's index is evicted beyond it",
     )
     knowledge_index_bot_memory_mb: int = Field(
-        32,
+        16,
         ge=1,
         description="Estimated memory of one bot's knowledge index; entries past it are not "
         "indexed (the oldest entries are kept)",
