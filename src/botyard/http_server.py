@@ -30,7 +30,8 @@ logger = logging.getLogger("botyard.http")
 
 def _refusal(status: int, code: str, message: str) -> bytes:
     """A complete response closing the connection, in the API's error envelope."""
-    body = json.dumps({"error": {"type": code, "code": code, "message": message}}).encode()
+    error = {"type": "invalid_request", "code": code, "message": message}
+    body = json.dumps({"error": error}).encode()
     return b"".join(
         [
             STATUS_LINE[status],
@@ -87,6 +88,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                     f"The request line and headers are over {self.max_head_bytes} bytes.",
                 )
                 return
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes that are not HTTP, in the API's envelope with nosniff."""
+        self._disarm_head_deadline()
+        self.transport.write(_refusal(400, "invalid_http_request", msg))
+        self.transport.close()
 
     def on_headers_complete(self) -> None:
         self.reading_head = False

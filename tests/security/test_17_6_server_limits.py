@@ -91,6 +91,14 @@ def test_an_oversized_head_gets_431(server: Server) -> None:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n" + many + b"\r\n")
         assert _read_until_closed(sock).startswith(b"HTTP/1.1 431 ")
 
+    # Bytes that are not HTTP get uvicorn's 400, in the API's envelope and with nosniff.
+    with _connect(server) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        garbage = _read_until_closed(sock)
+    assert garbage.startswith(b"HTTP/1.1 400 "), garbage[:200]
+    assert b'"code": "invalid_http_request"' in garbage
+    assert b"x-content-type-options: nosniff" in garbage.lower()
+
     # A head just under the limit is served.
     fits = httpx.get(server.url + "/healthz", headers={"X-Fits": "a" * 30_000}, timeout=10)
     assert fits.status_code == 200
