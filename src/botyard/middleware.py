@@ -232,6 +232,11 @@ def _replaying(body: bytes, receive: Receive, first: Message | None = None) -> R
     return replay
 
 
+def _is_form(scope: Scope) -> bool:
+    content_type = header(scope, b"content-type") or ""
+    return content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded"
+
+
 def _nul_in_url(scope: Scope) -> str | None:
     """The path or query parameter holding a NUL, which no database column can store."""
     found = nul_query_parameter(scope["query_string"])
@@ -357,6 +362,11 @@ class ApiMiddleware:
                 return
             if is_api and scope["method"] in BODY_METHODS:
                 receive = await self._read_body(scope, receive)
+            elif scope["method"] == "POST" and _is_form(scope):
+                receive, unstorable = await self._read_form(scope, receive)
+                if unstorable is not None:
+                    await _refuse(scope, receive, finish, InvalidCharacters(unstorable))
+                    return
             else:
                 receive = self._capped(scope, receive)
             await self.app(scope, receive, responder)
@@ -453,6 +463,34 @@ class ApiMiddleware:
             (b"content-type", REFUSED_MEDIA_TYPE),
         ]
         return _replaying(REFUSED_PLACEHOLDER, receive)
+
+    async def _read_form(self, scope: Scope, receive: Receive) -> tuple[Receive, str | None]:
+        """Read a dashboard form up front, for the field holding a NUL if one does.
+
+        A form body is encoded like a query string, so the same check applies; an oversized
+        one is left for the endpoint to refuse with 413 when it reads it.
+        """
+        limit = self.max_body_bytes
+        declared = header(scope, b"content-length")
+        chunks: list[bytes] = []
+        seen = 0
+        while declared is None or not declared.isdigit() or int(declared) <= limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return _replaying(b"", receive, first=message), None
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > limit:
+                break
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                body = b"".join(chunks)
+                return _replaying(body, receive), nul_query_parameter(body)
+
+        async def refuse() -> Message:
+            raise PayloadTooLarge(limit)
+
+        return refuse, None
 
     def _capped(self, scope: Scope, receive: Receive) -> Receive:
         """Refuse oversized bodies with 413, whether or not Content-Length is honest."""

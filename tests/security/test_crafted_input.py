@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
@@ -23,7 +24,7 @@ from typing import Any, get_args
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from tests.factories import auth, make_user
 from tests.webhooks.support import PUBLIC_URL
@@ -317,3 +318,22 @@ async def test_times_in_bodies_that_overflow_or_are_numbers_are_refused(
                     assert_refused(response, name)
                 checked.append(f"{method} {route.path} {name}")
     assert "POST /v1/api-keys expires_at" in checked, checked
+
+
+async def test_nul_in_any_dashboard_form_field_is_refused(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Dashboard forms are checked like query strings, before routing and sign-in."""
+    posted = []
+    for context in iter_route_contexts(app.routes):
+        path = context.path or ""
+        methods = context.methods or getattr(context.original_route, "methods", None) or ()
+        if not path.startswith("/dashboard") or "POST" not in methods:
+            continue
+        url = re.sub(r"\{[^}]+\}", "x", path)
+        response = await client.post(url, data={"csrf_token": "x", "field": NUL_TEXT})
+        assert_refused(response, "field", 400)
+        posted.append(path)
+    assert len(posted) >= 10, posted
+    fine = await client.post("/dashboard/login", data={"email": "a@example.com", "password": "x"})
+    assert fine.status_code != 400 or "invalid_characters" not in fine.text

@@ -49,6 +49,10 @@ async def test_booleans_are_not_numbers(client: httpx.AsyncClient, tenant: Tenan
             headers=headers,
         )
         assert_invalid(key, "rate_limit")
+        patched = await client.patch(
+            f"/v1/api-keys/{tenant.ids['key_id']}", json={"rate_limit": value}, headers=headers
+        )
+        assert_invalid(patched, "rate_limit")
     for number in (0, 1, 0.25):
         response = await client.patch(settings, json={"answer_threshold": number}, headers=headers)
         assert response.status_code == 200, response.text

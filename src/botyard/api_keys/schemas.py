@@ -25,6 +25,7 @@ from botyard.api_keys.service import (
     KeyStatus,
 )
 from botyard.core.durations import parse_duration
+from botyard.core.params import NotBoolean
 from botyard.core.timefmt import UTCTimestamp, within_calendar, written_out
 
 ScopeName = Literal["read", "write", "admin"]
@@ -136,11 +137,10 @@ class CreateApiKey(BaseModel):
         description="IP addresses or CIDR ranges allowed to use the key; null allows any",
         examples=[["203.0.113.0/24"]],
     )
-    rate_limit: int | None = Field(
+    rate_limit: Annotated[int, NotBoolean] | None = Field(
         None,
         ge=1,
         le=1_000_000_000,
-        strict=True,  # a JSON integer only: true was read as 1
         description="Requests per hour for this key alone, below the organization's limit",
     )
 
@@ -189,7 +189,7 @@ class UpdateApiKey(BaseModel):
         max_length=100,
         description="IP addresses or CIDR ranges allowed to use the key; null allows any",
     )
-    rate_limit: int | None = Field(
+    rate_limit: Annotated[int, NotBoolean] | None = Field(
         None, ge=1, le=1_000_000_000, description="Requests per hour for this key; null: the org's"
     )
 

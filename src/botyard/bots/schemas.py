@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import WithJsonSchema
 
+from botyard.core.params import NotBoolean
 from botyard.core.timefmt import UTCTimestamp
 
 BOT_NAME_MAX = 100
@@ -138,9 +139,8 @@ class SettingsFields(_Request):
     welcome_message: BotText = omittable("First message of every conversation.")
     fallback_message: BotText = omittable("Reply when no knowledge entry is good enough.")
     language: Language = omittable("Language of the knowledge base, e.g. `en`, `fr`, `pt-BR`.")
-    # Strict: a JSON number only (false was read as 0.0, true as 1.0).
-    answer_threshold: float = omittable(
-        THRESHOLD_DESCRIPTION, ge=0.0, le=1.0, allow_inf_nan=False, strict=True
+    answer_threshold: Annotated[float, NotBoolean] = omittable(
+        THRESHOLD_DESCRIPTION, ge=0.0, le=1.0, allow_inf_nan=False
     )
     widget_color: WidgetColor = omittable("The website widget's colour, `#rrggbb`.")
     widget_launcher_text: LauncherText = omittable("The website widget's button text.")

@@ -13,6 +13,17 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size, 1 to 10
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
 
 
+def refuse_boolean(value: object) -> object:
+    """Pydantic reads ``false`` as 0 and ``true`` as 1 for a number; a number is asked for."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true or false")
+    return value
+
+
+NotBoolean = BeforeValidator(refuse_boolean)
+"""Put on a number field of a request body (the dashboard's text "0.4" still reads as 0.4)."""
+
+
 def blank_is_none(value: object) -> object:
     """``?status=`` (as an empty form field sends it) means no filter, not an invalid one."""
     return None if value == "" else value
