@@ -8,7 +8,7 @@ forever. Here the head is fed to the parser in slices that never take it past
 ``BOTYARD_MAX_HEADER_BYTES`` (431, then the connection is closed), and a deadline of
 ``BOTYARD_HEADER_TIMEOUT`` seconds runs from a head's first byte, or from connecting, until
 the head is complete (408, then closed). The deadline is not reset by new bytes, so trickling
-cannot stretch it.
+cannot stretch it. A body has ``BOTYARD_BODY_TIMEOUT`` seconds from the end of its head.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.head_bytes = 0
         self.reading_head = True
         self.head_deadline: asyncio.TimerHandle | None = None
+        self.body_timeout = settings.body_timeout
+        self.body_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -66,6 +68,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_deadline()
+        self._disarm_body_deadline()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -99,11 +102,42 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.reading_head = False
         self._disarm_head_deadline()
         super().on_headers_complete()
+        self._disarm_body_deadline()
+        self.body_deadline = self.loop.call_later(self.body_timeout, self._body_timed_out)
 
     def on_message_complete(self) -> None:
+        self._disarm_body_deadline()
         super().on_message_complete()
         self.reading_head = True
         self.head_bytes = 0
+
+    def _disarm_body_deadline(self) -> None:
+        if self.body_deadline is not None:
+            self.body_deadline.cancel()
+            self.body_deadline = None
+
+    def _body_timed_out(self) -> None:
+        """A body still incomplete: 408 if nothing was answered yet, then close, which tells
+        the application waiting for the rest that the client is gone."""
+        self.body_deadline = None
+        if self.transport.is_closing():
+            return
+        if self.pipeline:
+            # A pipelined request's body is not read while the one before it is answered.
+            self.body_deadline = self.loop.call_later(self.body_timeout, self._body_timed_out)
+            return
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()
+            return
+        if self.cycle is not None:
+            # The application reading the body sees the client gone and can write nothing.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        self._refuse(
+            408,
+            "request_timeout",
+            f"The request's body did not arrive within {self.body_timeout:g} seconds.",
+        )
 
     def _arm_head_deadline(self) -> None:
         self._disarm_head_deadline()

@@ -22,6 +22,7 @@ from tests.security.support import Server, serve_sqlite
 pytestmark = pytest.mark.slow
 
 HEADER_TIMEOUT = 2.0
+BODY_TIMEOUT = 3.0
 MAX_CONNECTIONS = 100
 MAX_HEADER_BYTES = 32_768  # the default
 HUGE = 100 * 1024 * 1024
@@ -32,6 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield from serve_sqlite(
         tmp_path_factory.mktemp("serve-limits"),
         header_timeout=str(HEADER_TIMEOUT),
+        body_timeout=str(BODY_TIMEOUT),
         max_connections=str(MAX_CONNECTIONS),
     )
 
@@ -174,3 +176,31 @@ def test_connections_past_the_limit_are_refused_at_once_until_idle_ones_time_out
         assert _read_until_closed(sock) == b""
         sock.close()
     assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
+
+
+def test_a_body_that_trickles_is_cut_off(server: Server) -> None:
+    with _connect(server) as sock:
+        sock.sendall(
+            b"POST /v1/bots HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n{"
+        )
+        started = time.monotonic()
+        sock.settimeout(0.5)
+        answer = b""
+        while time.monotonic() - started < BODY_TIMEOUT + 5:
+            with contextlib.suppress(OSError):
+                sock.send(b" ")
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert BODY_TIMEOUT - 0.5 < waited < BODY_TIMEOUT + 3
+    assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
+    assert "Traceback" not in server.log.read_text()

@@ -199,6 +199,12 @@ class Settings(BaseSettings):
         description="Seconds a connection may take to send a request's headers, from its "
         "first byte (or from connecting); slower ones get 408 and are closed",
     )
+    body_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request's body may take to arrive after its headers; slower "
+        "ones get 408 and are closed",
+    )
     max_connections: int = Field(
         1000,
         ge=1,
