@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import pytest
 
-from botyard_sdk import AuthenticationError, NotFoundError, __version__
+from botyard_sdk import AuthenticationError, ConflictError, NotFoundError, __version__
 from botyard_sdk.types import ApiKeyCreated, ApiKeyRotated
 from live_support import Org
 
@@ -149,3 +149,28 @@ def test_the_audit_log_records_key_changes(org: Org) -> None:
     assert [e.action for e in events] == ["api_key.revoked", "api_key.created"]
     assert revocation.actor_type == "api_key" and revocation.target_id == created.id
     assert revocation.created_at.tzinfo is not None
+
+
+def test_webhook_endpoints_are_added_tested_rotated_and_deleted(org: Org) -> None:
+    with org.client() as client:
+        # Added disabled: the server's worker would otherwise send to this (public) address.
+        hook = client.webhooks.create(
+            url="https://93.184.215.14/hooks",
+            events=["conversation.created"],
+            description="CRM",
+            enabled=False,
+        )
+        assert hook.secret.startswith("whsec_") and hook.secret not in repr(hook)
+        assert [h.id for h in client.webhooks.list()] == [hook.id]
+        assert client.webhooks.retrieve(hook.id).events == ("conversation.created",)
+        changed = client.webhooks.update(hook.id, events=["*"], description="All")
+        assert (changed.events, changed.enabled) == (("*",), False)
+        with pytest.raises(ConflictError) as refused:
+            client.webhooks.test(hook.id)
+        assert refused.value.code == "webhook_endpoint_disabled"
+        assert list(client.webhooks.deliveries.list(hook.id)) == []
+        rotated = client.webhooks.rotate_secret(hook.id)
+        assert rotated.secret.startswith("whsec_") and rotated.secret != hook.secret
+        assert client.webhooks.delete(hook.id).deleted is True
+        with pytest.raises(NotFoundError):
+            client.webhooks.retrieve(hook.id)
