@@ -10,11 +10,12 @@ from fastapi import FastAPI
 
 from botyard.conversations import service as conversations
 from botyard.core.secretbox import app_secret_box
+from botyard.organizations.models import Organization
 from botyard.webhooks.worker import DeliveryWorker
 from tests.dashboard.helpers import login
 from tests.factories import make_bot, make_org, make_user
 from tests.webhooks.receiver import Answer, running_receiver
-from tests.webhooks.support import PUBLIC_URL, deliveries_of, make_endpoint
+from tests.webhooks.support import PUBLIC_URL, delete_endpoints, deliveries_of, make_endpoint
 
 PAGE = "/dashboard/settings/webhooks"
 SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]{44}")
@@ -56,6 +57,15 @@ async def test_deliveries_show_answers_and_can_be_resent_tested_rotated_and_disa
 ) -> None:
     org = await make_org(app)
     csrf = await login(client, await make_user(app, org, "owner"))
+    try:
+        await check_deliveries_page(app, client, org, csrf)
+    finally:
+        await delete_endpoints(app, org)
+
+
+async def check_deliveries_page(
+    app: FastAPI, client: httpx.AsyncClient, org: Organization, csrf: str
+) -> None:
     with running_receiver() as receiver:
         receiver.answer_with(Answer(503, b"maintenance until noon"))
         endpoint, _ = await make_endpoint(app, org, receiver.url, ["conversation.created"])

@@ -26,7 +26,7 @@ from tests.conftest import make_settings
 from tests.dashboard.helpers import login
 from tests.factories import auth, make_key, make_org, make_user
 from tests.webhooks.receiver import running_receiver
-from tests.webhooks.support import make_endpoint
+from tests.webhooks.support import delete_endpoints, make_endpoint
 
 REVOKE = "/v1/credentials/revoke"
 
@@ -78,6 +78,7 @@ async def test_a_leaked_key_fires_api_key_leaked(app: FastAPI, client: httpx.Asy
         )
         await worker.run_once()
         await worker.close()
+        await delete_endpoints(app, org)
         (received,) = receiver.wait_for(1)
     event = sdk_webhooks.verify(received.body, received.headers, secret)
     assert event["type"] == "api_key.leaked" and event["data"]["id"] == leaked.id

@@ -7,25 +7,20 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete
 
 from botyard.core.secretbox import app_secret_box
 from botyard.organizations.models import Organization
-from botyard.webhooks.models import WebhookEndpoint
 from botyard.webhooks.worker import DeliveryWorker
 from tests.factories import make_org
 from tests.webhooks.receiver import Receiver, running_receiver
+from tests.webhooks.support import delete_endpoints
 
 
 @pytest.fixture
 async def org(app: FastAPI) -> AsyncIterator[Organization]:
     organization = await make_org(app)
     yield organization
-    async with app.state.sessionmaker() as session:
-        await session.execute(
-            delete(WebhookEndpoint).where(WebhookEndpoint.organization_id == organization.id)
-        )
-        await session.commit()
+    await delete_endpoints(app, organization)
 
 
 @pytest.fixture

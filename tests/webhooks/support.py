@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from botyard.audit.service import CLI_ACTOR
 from botyard.core.secretbox import app_secret_box
@@ -48,3 +48,13 @@ async def deliveries_of(app: FastAPI, endpoint_id: str) -> list[WebhookDelivery]
             .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
         )
         return list(rows)
+
+
+async def delete_endpoints(app: FastAPI, org: Organization) -> None:
+    """Drop an organization's endpoints (and so their deliveries), so that no later test's
+    worker finds them due."""
+    async with app.state.sessionmaker() as session:
+        await session.execute(
+            delete(WebhookEndpoint).where(WebhookEndpoint.organization_id == org.id)
+        )
+        await session.commit()
