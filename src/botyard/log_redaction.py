@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from botyard.api_keys import keyformat
 
@@ -41,7 +42,6 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"([?&](?:{_PARAM_NAMES})=)[^&\s\"#]*"), rf"\1{REDACTED}"),
     (re.compile(r"(/dashboard/(?:invitations|reset-password)/)[^/?#\s\"]+"), rf"\1{REDACTED}"),
 )
-REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "botyard")
 
 
 _MARKERS = (keyformat.PREFIX, "=", "%", "/dashboard/invitations/", "/dashboard/reset-password/")
@@ -67,8 +67,21 @@ class RedactSecrets(logging.Filter):
 
 
 def install() -> None:
-    """Idempotent: attach the filter once to each logger that may quote a URL."""
-    for name in REDACTED_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-            logger.addFilter(RedactSecrets())
+    """Idempotent: every log record, whichever logger makes it, is redacted as it is made.
+
+    A filter on the ``botyard`` logger would miss its children's records (Python applies a
+    logger's filters only to records logged on it, not to those propagated from below), and
+    the handlers belong to whoever configured logging (uvicorn), so the record factory is the
+    one place every record passes through."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacts_secrets", False):
+        return
+    redaction = RedactSecrets()
+
+    def make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        redaction.filter(record)
+        return record
+
+    make_record.redacts_secrets = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make_record)

@@ -329,3 +329,18 @@ async def test_unknown_dashboard_page_is_an_html_404(client: httpx.AsyncClient) 
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "no dashboard page" in response.text
+
+
+def test_records_of_every_botyard_logger_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    """Redaction is not a filter on the ``botyard`` logger alone, which Python would not apply
+    to records its children (``botyard.middleware``, ``botyard.errors``…) propagate."""
+    from botyard.log_redaction import install
+
+    install()
+    install()
+    key = "byk_" + "A1b2C3d4" * 4 + "e5F6g7"
+    for name in ("botyard.middleware", "botyard.errors", "botyard.some.future.module", "httpx"):
+        logging.getLogger(name).warning("GET /v1/bots?x=%s", key)
+        logging.getLogger(name).warning(f"plain {key}")
+    assert key not in caplog.text
+    assert caplog.text.count("[redacted]") == 8

@@ -431,8 +431,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         409,
         "conflict",
         "key_revoked",
-        "The publishable key is revoked, so it cannot be rotated.",
-        "Create a new publishable key for the bot instead.",
+        "The key (secret or publishable) is revoked, so it can no longer be rotated or changed.",
+        "Create a new key instead.",
     ),
     ErrorCode(
         409,
@@ -517,13 +517,6 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
         "duplicate_key_name",
         "Another live key of the organization already has this name.",
         "Choose another name, or rotate the existing key to replace it.",
-    ),
-    ErrorCode(
-        409,
-        "conflict",
-        "key_revoked",
-        "The key is revoked, so it can no longer be rotated or changed.",
-        "Create a new key instead.",
     ),
     ErrorCode(
         409,
