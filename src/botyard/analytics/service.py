@@ -24,7 +24,7 @@ from botyard.analytics.schemas import Analytics, Figures, Interval, Point
 from botyard.conversations.models import Conversation, Message
 from botyard.core import clock
 from botyard.core.errors import APIError
-from botyard.core.timefmt import EARLIEST, LATEST, rfc3339, to_utc
+from botyard.core.timefmt import EARLIEST, LATEST, rfc3339, within_calendar
 
 DEFAULT_PERIOD = timedelta(days=7)
 STEPS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -227,16 +227,13 @@ def _ratio(part: int, whole: int, digits: int) -> float | None:
 
 def _supported(value: datetime, param: str) -> datetime:
     try:
-        utc = to_utc(value)
-    except OverflowError:
-        utc = None
-    if utc is None or not EARLIEST <= utc <= LATEST:
+        return within_calendar(value)
+    except ValueError:
         raise _invalid(
             "time_out_of_range",
             f"{param} must lie between {rfc3339(EARLIEST)} and {rfc3339(LATEST)}.",
             param,
-        )
-    return utc
+        ) from None
 
 
 def _invalid(code: str, message: str, param: str = "from") -> APIError:
