@@ -7,7 +7,7 @@ PORT ?= 8000
 # pytest-xdist processes for make test (the suite is mostly waiting on servers and browsers)
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint format bench bench-http clean screenshots
+.PHONY: run test lint format bench bench-http bench-api clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench: $(VENV)/.installed-dev
 ## HTTP throughput of /v1/me against /livez on a live server (needs wrk: apt-get install wrk)
 bench-http: $(VENV)/.installed-dev
 	$(BIN)/python bench/http_load.py
+
+## The real workload (issue 13): bots, conversations, messages, analytics beside /healthz
+## over HTTP and in process (needs wrk); ARGS="--database-url postgresql+asyncpg://…"
+bench-api: $(VENV)/.installed-dev
+	$(BIN)/python bench/api_workload.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

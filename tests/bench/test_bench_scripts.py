@@ -80,3 +80,33 @@ def test_widget_benchmark_reports_the_round_trip_in_process_and_over_http() -> N
     assert rows == {"/healthz", "/livez", "widget"}
     assert "in process (ASGI)" in out and "over HTTP" in out
     assert "round trip / /healthz (medians)" in out
+
+
+def test_api_workload_benchmark_drives_every_endpoint_beside_healthz() -> None:
+    if shutil.which("wrk") is None:
+        if ON_CI:
+            pytest.fail("wrk is missing; .ci/run installs it", pytrace=False)
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    out = run(
+        "api_workload.py",
+        *("--duration", "1", "--rounds", "1", "--connections", "2", "--calls", "5"),
+        *("--knowledge", "5", "--messages", "20", "--bots", "2"),
+    )
+    lines = out.splitlines()
+    table = lines[lines.index(next(x for x in lines if x.startswith("endpoint"))) + 1 : -1]
+    rows = {line[:22].strip(): line[22:].split() for line in table}
+    assert set(rows) == {
+        "/healthz",
+        "list 20 bots",
+        "get one bot",
+        "list 20 conversations",
+        "list 20 messages",
+        "post a message",
+        "create a bot",
+        "analytics",
+        "/v1/me",
+    }
+    statuses = {label: fields[0] for label, fields in rows.items()}
+    assert statuses.pop("post a message") == statuses.pop("create a bot") == "201"
+    assert set(statuses.values()) == {"200"}
+    assert all(fields[5] == "0" for label, fields in rows.items() if label != "/healthz")
