@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from tests.factories import auth, make_key, make_org
+from tests.factories import auth, make_bot, make_key, make_org
 
 ROTATIONS = 6
 TRIALS = 6
@@ -97,3 +97,33 @@ async def test_rotation_racing_revocation_never_gives_a_revoked_key_a_successor(
             assert actions == ["api_key.created", "api_key.revoked"]
             outcomes.add("revoked first")
     assert outcomes, "no trial ran"
+
+
+async def test_concurrent_rotations_of_a_publishable_key_mint_one_successor(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    for _ in range(TRIALS):
+        org = await make_org(app, rate_limit=100_000)
+        _, admin = await make_key(app, org, ["admin"])
+        bot = await make_bot(app, org)
+        created = await client.post(
+            f"/v1/bots/{bot.id}/publishable-keys",
+            json={"name": "Shop", "allowed_origins": ["https://shop.example"]},
+            headers=auth(admin),
+        )
+        assert created.status_code == 201, created.text
+        target = created.json()["id"]
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    f"/v1/bots/{bot.id}/publishable-keys/{target}/rotate", headers=auth(admin)
+                )
+                for _ in range(ROTATIONS)
+            )
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [201] + [409] * (ROTATIONS - 1), [a.text for a in answers]
+        listed = await client.get(f"/v1/bots/{bot.id}/publishable-keys", headers=auth(admin))
+        live = [k for k in listed.json()["data"] if k["revoked_at"] is None]
+        (winner,) = [a.json() for a in answers if a.status_code == 201]
+        assert [k["id"] for k in live] == [winner["id"]], listed.json()["data"]

@@ -5,18 +5,17 @@ from __future__ import annotations
 import ipaddress
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.api_keys import keyformat
 from botyard.api_keys.cache import key_cache
 from botyard.api_keys.models import ApiKey, Scope, effective_scopes
 from botyard.audit.service import Actor, record
 from botyard.core import clock
-from botyard.core.database import after_commit
+from botyard.core.database import after_commit, update_if
 from botyard.core.errors import APIError, Conflict, InsufficientPermissions, NotFound
 from botyard.core.ids import new_id
 from botyard.core.pagination import paginate
@@ -251,7 +250,7 @@ async def update_key(
     values = {field: value for field, value in values.items() if getattr(key, field) != value}
     if not values:
         return key
-    if not await _update_if(
+    if not await update_if(
         session, key, and_(ApiKey.rotated_to.is_(None), _still_live(now)), **values
     ):
         await session.refresh(key)
@@ -317,33 +316,11 @@ def _still_live(now: datetime) -> ColumnElement[bool]:
     )
 
 
-async def _update_if(
-    session: AsyncSession, key: ApiKey, condition: ColumnElement[bool], **values: Any
-) -> bool:
-    """One conditional UPDATE of the key's row; the loaded object follows when it applied.
-
-    The condition is checked by the statement itself (under SQLite's write lock, or
-    PostgreSQL's row lock, which re-checks it against a concurrent committed change), so two
-    requests that both read the key as live cannot both act on it.
-    """
-    result = await session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key.id, condition)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if cast(CursorResult[Any], result).rowcount != 1:
-        return False
-    for name, value in values.items():
-        set_committed_value(key, name, value)
-    return True
-
-
 async def revoke(session: AsyncSession, key: ApiKey, actor: Actor) -> ApiKey:
     """Final and idempotent: revoking a revoked key changes nothing and records nothing."""
     now = clock.now()
     unrevoked = or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now)
-    if not await _update_if(session, key, unrevoked, revoked_at=now):
+    if not await update_if(session, key, unrevoked, revoked_at=now):
         await session.refresh(key)
         return key
     await record(
@@ -399,7 +376,7 @@ async def rotate(
         if grace == timedelta(0)
         else {"expires_at": min(key.expires_at, now + grace) if key.expires_at else now + grace}
     )
-    claimed = await _update_if(
+    claimed = await update_if(
         session,
         key,
         and_(ApiKey.rotated_to.is_(None), _still_live(now)),

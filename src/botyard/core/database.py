@@ -6,11 +6,24 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, Connection, DateTime, Engine, Executable, MetaData, Row, event
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    CursorResult,
+    DateTime,
+    Engine,
+    Executable,
+    MetaData,
+    Row,
+    event,
+    update,
+)
 from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -20,6 +33,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -224,6 +238,31 @@ async def run_in_transaction(
             work(connection, argument)
 
     await asyncio.get_running_loop().run_in_executor(_write_executor, write)
+
+
+async def update_if(
+    session: AsyncSession, row: Any, condition: ColumnElement[bool], **values: Any
+) -> bool:
+    """One conditional UPDATE of ``row``'s table row; the loaded object follows when it applied.
+
+    The condition is checked by the statement itself (under SQLite's write lock, or
+    PostgreSQL's row lock, which re-checks it against a concurrent committed change), so two
+    requests that both read the row as, say, not yet rotated cannot both act on it. A rule
+    checked in Python before writing would let both through.
+    """
+    state = sa_inspect(row)
+    (key_column,) = state.mapper.primary_key
+    result = await session.execute(
+        update(state.mapper)
+        .where(key_column == state.identity[0], condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], result).rowcount != 1:
+        return False
+    for name, value in values.items():
+        set_committed_value(row, name, value)
+    return True
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:

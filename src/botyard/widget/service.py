@@ -23,8 +23,9 @@ from botyard.bots.models import Bot
 from botyard.conversations import service as conversations
 from botyard.conversations.models import Conversation, Message
 from botyard.core import clock
-from botyard.core.database import after_commit, fetch_first
+from botyard.core.database import after_commit, fetch_first, update_if
 from botyard.core.errors import APIError, Conflict, InsufficientPermissions, NotFound
+from botyard.core.ids import new_id
 from botyard.core.secretbox import SecretBox
 from botyard.widget.models import PublishableKey, WidgetConversation
 from botyard.widget.origins import OriginSet, normalize_all
@@ -87,8 +88,11 @@ async def get_key(session: AsyncSession, bot: Bot, key_id: str) -> PublishableKe
 async def revoke(session: AsyncSession, key: PublishableKey, actor: Actor) -> PublishableKey:
     """Final and idempotent, like a secret key's revocation."""
     if key.revoked_at is None:
-        key.revoked_at = clock.now()
-        await session.flush()
+        if not await update_if(
+            session, key, PublishableKey.revoked_at.is_(None), revoked_at=clock.now()
+        ):
+            await session.refresh(key)  # revoked meanwhile: nothing more to record
+            return key
         await _audit(session, key, "publishable_key.revoked", actor)
         _forget_after_commit(session)
     return key
@@ -102,7 +106,19 @@ async def rotate(session: AsyncSession, key: PublishableKey, actor: Actor) -> Pu
     if key.revoked_at is not None:
         raise Conflict("key_revoked", "This key is revoked; create a new key instead.")
     now = clock.now()
+    # The old key is claimed in one conditional UPDATE first: of concurrent rotations (or a
+    # rotation and a revocation) one gets it, and the others mint no successor.
+    successor_id = new_id("pk")
+    if not await update_if(
+        session,
+        key,
+        PublishableKey.revoked_at.is_(None),
+        revoked_at=now,
+        rotated_to=successor_id,
+    ):
+        raise Conflict("key_revoked", "This key is revoked; create a new key instead.")
     new = PublishableKey(
+        id=successor_id,
         organization_id=key.organization_id,
         bot_id=key.bot_id,
         key=keyformat.generate(keyformat.PUBLISHABLE_PREFIX),
@@ -113,8 +129,6 @@ async def rotate(session: AsyncSession, key: PublishableKey, actor: Actor) -> Pu
         rotated_from=key.id,
     )
     session.add(new)
-    key.revoked_at = now
-    key.rotated_to = new.id
     await session.flush()
     await _audit(session, key, "publishable_key.rotated", actor, new_key_id=new.id)
     _forget_after_commit(session)
