@@ -155,3 +155,25 @@ async def test_metrics_never_contain_a_key_an_org_name_or_an_email(database_url:
     assert "botyard_http_requests_total" in text
     for secret in (key, key[:12], keyformat.hint(key), org.name, "Zebra", user.email, org.id):
         assert secret not in text, f"{secret!r} is in /metrics"
+
+
+async def test_refused_unauthenticated_requests_are_counted_logged_or_aggregated(
+    database_url: str,
+) -> None:
+    """Past the per-address row budget a refused request is only counted (17.11): /metrics
+    shows both kinds, so a flood is visible though it no longer fills the request log."""
+    app = create_app(make_settings(database_url, metrics_token=TOKEN, refused_log_per_address=5))
+    async with client_of(app) as client:
+        before = samples((await client.get("/metrics", headers=SCRAPER)).text)
+        for _ in range(12):
+            assert (await client.get("/v1/bots")).status_code == 401
+        after = samples((await client.get("/metrics", headers=SCRAPER)).text)
+
+    def grown(recorded: str) -> float:
+        key = (
+            "botyard_refused_unauthenticated_requests_total",
+            frozenset({("recorded", recorded)}),
+        )
+        return after[key] - before.get(key, 0)
+
+    assert (grown("logged"), grown("aggregated")) == (5, 7)

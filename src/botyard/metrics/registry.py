@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from botyard.core.outage import DatabaseOutage
+from botyard.requestlog.refusals import refused_request_counts
 from botyard.requestlog.writer import RequestLogWriter
 from botyard.webhooks.worker import DeliveryWorker
 
@@ -80,6 +81,15 @@ class _StateCollector(Collector):
         for outcome in ("delivered", "retrying", "given_up"):
             deliveries.add_metric([outcome], self.webhooks.attempts.get(outcome, 0))
         yield deliveries
+        refused = CounterMetricFamily(
+            "botyard_refused_unauthenticated_requests",
+            "Refused requests without a valid key: logged (a request-log row) or aggregated "
+            "(only counted, past BOTYARD_REFUSED_LOG_PER_ADDRESS rows per address a minute)",
+            labels=["recorded"],
+        )
+        for recorded, count in sorted(refused_request_counts().items()):
+            refused.add_metric([recorded], count)
+        yield refused
 
 
 class _RequestCounts(Collector):
