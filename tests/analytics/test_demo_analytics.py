@@ -17,7 +17,7 @@ async def test_demo_seeds_conversations_once_with_non_trivial_analytics(
 ) -> None:
     for _ in range(2):
         async with app.state.sessionmaker() as session:
-            result = await seed_demo(session, "the demo owner's password")
+            result = await seed_demo(session, "Tq8-demo-analytics-passphrase")
             await session.commit()
     assert result.conversations_seeded == 0
     async with app.state.sessionmaker() as session:
