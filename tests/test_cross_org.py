@@ -230,6 +230,8 @@ async def a_rows(app: FastAPI, a: Tenant) -> dict[str, list[str]]:
                 condition = columns["id"] == a.org_id
             elif table.name == "users":
                 condition = columns["id"].in_(a.user_ids)
+            elif "user_id" in columns:
+                condition = columns["user_id"].in_(a.user_ids)
             elif "key_id" in columns:
                 condition = columns["key_id"].in_(a.key_ids)
             elif "delivery_id" in columns:

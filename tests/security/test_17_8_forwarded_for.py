@@ -171,3 +171,18 @@ def test_botyard_serve_believes_only_configured_proxies(
         assert statuses == [401] * (FAILURE_LIMIT + 2)
     else:
         assert statuses == [401] * FAILURE_LIMIT + [429, 429]
+
+
+async def test_cookies_are_secure_only_when_a_trusted_proxy_says_https(
+    default_app: FastAPI, proxied_app: FastAPI
+) -> None:
+    """A trusted proxy's X-Forwarded-Proto: https makes the login cookies Secure; the same
+    header from any other peer (even 127.0.0.1, with no proxy configured) does not."""
+    https = {"X-Forwarded-Proto": "https"}
+    async with client_from(proxied_app, PROXY) as proxy:
+        cookie = (await proxy.get("/dashboard/login", headers=https)).headers["set-cookie"]
+        assert "; secure" in cookie.lower()
+    for app, peer in ((default_app, "127.0.0.1"), (proxied_app, ATTACKER)):
+        async with client_from(app, peer) as direct:
+            cookie = (await direct.get("/dashboard/login", headers=https)).headers["set-cookie"]
+            assert "; secure" not in cookie.lower(), peer
