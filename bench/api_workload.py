@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -105,12 +106,20 @@ class Api:
         request.add_header("Authorization", f"Bearer {self.key}")
         if data is not None:
             request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            return json.loads(response.read())
+        for attempt in range(20):
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                # A busy SQLite answers 503 once a write waited too long; try again.
+                if exc.code != 503 or attempt == 19:
+                    raise SystemExit(f"{method} {path}: {exc.code} {exc.read()[:300]!r}") from exc
+                time.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
 
 
 def in_parallel(work: Callable[[int], Any], count: int) -> list[Any]:
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(work, range(count)))
 
 
