@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import collections
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar, cast
@@ -25,6 +27,11 @@ from sqlalchemy import (
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -35,6 +42,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import EMPTY_DICT
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -101,6 +109,96 @@ def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
     return set_pragmas
 
 
+def _run_statement(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> tuple[list[Any], Any, int, int | None]:
+    """One statement, start to finish, in the connection's thread: rows and what SQLAlchemy
+    reads of the cursor (description, rowcount, lastrowid)."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        else:
+            cursor.execute(operation, () if parameters is None else parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return rows, description, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's aiosqlite cursor, with each statement one hop to aiosqlite's thread.
+
+    The stock cursor makes four (create the cursor, execute, fetch all, close), and under
+    load each hop waits for the serving thread to hand over the GIL. This one runs them
+    together in the thread and keeps the results here, as the stock cursor does with its
+    rows; no sqlite3 cursor outlives the statement.
+    """
+
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+        self._arraysize = 1
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int:
+        return self._lastrowid  # type: ignore[return-value]
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    async def _async_soft_close(self) -> None:
+        """Nothing to close: the statement's cursor was closed in the thread."""
+
+    async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
+        async with self._adapt_connection._execute_mutex:
+            connection = self._connection
+            rows, self._description, self._rowcount, self._lastrowid = await connection._execute(
+                lambda: _run_statement(connection._conn, operation, parameters, many)
+            )
+            self._rows = collections.deque(rows)
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> None:
+        await self._run(operation, parameters, many=False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Sequence[Any]) -> None:
+        await self._run(operation, seq_of_parameters, many=True)
+
+
+class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _OneHopCursor
+
+
+class _OneHopAiosqlite(AsyncAdapt_aiosqlite_dbapi):
+    """The aiosqlite DB-API adapter whose connections make ``_OneHopCursor`` cursors."""
+
+    def connect(self, *arg: Any, **kw: Any) -> _OneHopConnection:
+        return _OneHopConnection(self, super().connect(*arg, **kw)._connection)
+
+
 def create_engine(url: str, *, timeout: float = DEFAULT_DB_TIMEOUT, **kwargs: Any) -> AsyncEngine:
     """An engine tuned per backend: WAL and a busy timeout on SQLite, a pool on PostgreSQL.
 
@@ -111,7 +209,12 @@ def create_engine(url: str, *, timeout: float = DEFAULT_DB_TIMEOUT, **kwargs: An
     """
     if is_sqlite(url):
         busy = sqlite_busy_timeout(timeout)
-        engine = create_async_engine(url, connect_args={"timeout": busy}, **kwargs)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": busy},
+            module=_OneHopAiosqlite(__import__("aiosqlite"), sqlite3),
+            **kwargs,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(busy * 1000)))
         _sqlite_busy[_companion_key(engine)] = busy
         return engine
