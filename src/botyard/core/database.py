@@ -188,8 +188,24 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    """Makes ``_OneHopCursor`` cursors, and skips the hop of a commit or rollback with no
+    transaction to end: SQLite opens one only to write, so a read-only request ends in one
+    hop (its statement) instead of two. sqlite3 itself does nothing in that case."""
+
     __slots__ = ()
     _cursor_cls = _OneHopCursor
+
+    def commit(self) -> None:
+        if self._transaction_open():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._transaction_open():
+            super().rollback()
+
+    def _transaction_open(self) -> bool:
+        # aiosqlite reads sqlite3's flag in this thread: no hop (and no hop when closed).
+        return self._connection._connection is None or bool(self._connection.in_transaction)
 
 
 class _OneHopAiosqlite(AsyncAdapt_aiosqlite_dbapi):
