@@ -1,7 +1,7 @@
 """Input PostgreSQL cannot store (NUL) or no id can contain is a 4xx, never a server error.
 
 A NUL anywhere is refused before routing (400 ``invalid_characters`` naming the parameter or
-field, see ``tests/security/test_crafted_input.py`` for every route); an id with characters
+field, see ``tests/security/test_17_12_crafted_input.py`` for every route); an id with characters
 no id has is simply not found."""
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from collections import defaultdict
 import httpx
 from fastapi import FastAPI
 
-from tests.security.test_crafted_input import (
+from tests.security.test_17_12_crafted_input import (
     Tenant,
     api_routes,
     is_time,
