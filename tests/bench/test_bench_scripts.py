@@ -93,7 +93,8 @@ def test_api_workload_benchmark_drives_every_endpoint_beside_healthz() -> None:
         *("--knowledge", "5", "--messages", "20", "--bots", "2"),
     )
     lines = out.splitlines()
-    table = lines[lines.index(next(x for x in lines if x.startswith("endpoint"))) + 1 : -1]
+    start = lines.index(next(x for x in lines if x.startswith("endpoint"))) + 1
+    table = lines[start : lines.index(next(x for x in lines if x.startswith("target:")))]
     rows = {line[:22].strip(): line[22:].split() for line in table}
     assert set(rows) == {
         "/healthz",
