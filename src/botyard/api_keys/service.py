@@ -254,7 +254,7 @@ async def update_key(
         session, key, and_(ApiKey.rotated_to.is_(None), _still_live(now)), **values
     ):
         await session.refresh(key)
-        raise _refusal(key, now)
+        raise _refusal(key, clock.now())  # the change that won happened after `now`
     await record(
         session,
         organization_id=key.organization_id,
@@ -309,9 +309,13 @@ async def list_keys(
 
 
 def _still_live(now: datetime) -> ColumnElement[bool]:
-    """Not revoked and not expired, judged by the row as the writing statement sees it."""
+    """Not revoked and not expired, judged by the row as the writing statement sees it.
+
+    Any revocation at all counts, not only one before ``now``: ``now`` is read before the
+    statement waits for the row, so a revocation committed meanwhile carries a later time,
+    and comparing against it let a rotation mint a successor for a key revoked first."""
     return and_(
-        or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now),
+        ApiKey.revoked_at.is_(None),
         or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
     )
 
@@ -319,8 +323,7 @@ def _still_live(now: datetime) -> ColumnElement[bool]:
 async def revoke(session: AsyncSession, key: ApiKey, actor: Actor) -> ApiKey:
     """Final and idempotent: revoking a revoked key changes nothing and records nothing."""
     now = clock.now()
-    unrevoked = or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now)
-    if not await update_if(session, key, unrevoked, revoked_at=now):
+    if not await update_if(session, key, ApiKey.revoked_at.is_(None), revoked_at=now):
         await session.refresh(key)
         return key
     await record(
@@ -385,7 +388,7 @@ async def rotate(
     )
     if not claimed:
         await session.refresh(key)
-        raise _refusal(key, now)
+        raise _refusal(key, clock.now())  # the change that won happened after `now`
     new_key, plaintext = await create_key(
         session,
         org,
@@ -438,8 +441,7 @@ async def revoke_leaked(
             update(ApiKey)
             .where(
                 ApiKey.id == key.id,
-                or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > now),
-                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+                _still_live(now),
             )
             .values(revoked_at=now, leaked_at=now)
         )
