@@ -63,7 +63,7 @@ async def test_patch_changes_the_allow_list_limit_name_and_scopes_of_a_live_key(
                 )
             )
         ).all()
-    assert [sorted(a["changed"]) for a in actions] == [
+    assert sorted(sorted(a["changed"]) for a in actions) == [
         ["allowed_ips", "name", "rate_limit"],
         ["allowed_ips", "rate_limit", "scopes"],
     ]
