@@ -1,6 +1,7 @@
 /*
- * Botyard website widget: a chat button and panel for one bot, embedded with
- *   <script src="https://HOST/widget.js" data-key="byp_…" async></script>
+ * Botyard website widget: a chat button and panel for one bot, embedded with a script tag
+ * whose src is this server's /widget.js, with data-key="byp_…" and async (the dashboard's
+ * "Website widget" card shows the exact snippet).
  * Optional identity verification: data-user-id="…" data-user-hash="…" (made by your server).
  *
  * Plain JavaScript, no build step, nothing loaded from anywhere but this script's own server.
