@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from collections.abc import AsyncIterator, Iterator
@@ -60,9 +61,14 @@ async def app(database_url: str) -> AsyncIterator[FastAPI]:
         yield application
 
 
+_ADDRESSES = itertools.count(random.randrange(256 * 254))
+
+
 def fresh_ip() -> str:
-    """A distinct client address per client, so per-IP limits of one test never touch another."""
-    return f"198.18.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    """A distinct client address per client (never the same twice in a process, which has a
+    database of its own), so one test's per-IP limits and log rows never touch another's."""
+    n = next(_ADDRESSES) % (256 * 254)
+    return f"198.18.{n // 254}.{n % 254 + 1}"
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 
 import httpx
@@ -15,14 +14,11 @@ from botyard.api_keys.models import ApiKey, ApiKeyAddress
 from botyard.audit.service import CLI_ACTOR
 from botyard.core.clock import FrozenClock
 from botyard.requestlog.models import RequestLog
+from tests.conftest import fresh_ip
 from tests.factories import auth, make_bot, make_key, make_org
 from tests.requestlog.support import client_from, running_app
 
 USER_AGENT = "BotyardTest/1.0 (request log)"
-
-
-def unique_ip() -> str:
-    return f"198.51.100.{random.randint(1, 254)}"
 
 
 async def revoke(app: FastAPI, key: ApiKey) -> None:
@@ -33,7 +29,7 @@ async def revoke(app: FastAPI, key: ApiKey) -> None:
 
 
 async def test_n_requests_leave_exactly_n_rows_after_a_clean_shutdown(database_url: str) -> None:
-    ip = unique_ip()
+    ip = fresh_ip()
     async with running_app(database_url) as app:
         org = await make_org(app)
         bot = await make_bot(app, org)
@@ -111,7 +107,7 @@ async def test_n_requests_leave_exactly_n_rows_after_a_clean_shutdown(database_u
 
 
 async def test_no_row_of_any_table_contains_the_key(database_url: str) -> None:
-    ip = unique_ip()
+    ip = fresh_ip()
     async with running_app(database_url) as app:
         org = await make_org(app)
         _, key = await make_key(app, org, ["admin"])
