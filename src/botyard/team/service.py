@@ -25,6 +25,7 @@ from botyard.core import clock
 from botyard.core.errors import APIError, Conflict, InsufficientPermissions, NotFound
 from botyard.core.pagination import paginate
 from botyard.core.timefmt import rfc3339
+from botyard.organizations import service as orgs
 from botyard.organizations.models import Organization
 from botyard.team.models import Invitation
 from botyard.users import service as users
@@ -93,18 +94,6 @@ def _last_owner(member: Member, what: str) -> Conflict:
     )
 
 
-async def _lock_organization(session: AsyncSession, organization_id: str) -> None:
-    """Serialize owner changes of one organization on PostgreSQL (SQLite has no row locks).
-
-    Under READ COMMITTED the owner count in the next statement is read from that statement's
-    snapshot, which does not see a concurrent uncommitted demotion of another owner; holding
-    the organization's row makes the second change wait for the first to commit.
-    """
-    await session.execute(
-        select(Organization.id).where(Organization.id == organization_id).with_for_update()
-    )
-
-
 def _other_owners_exist(member: Member) -> ColumnElement[bool]:
     """True while someone else holds the owner role, evaluated inside the writing statement.
 
@@ -127,7 +116,7 @@ def _other_owners_exist(member: Member) -> ColumnElement[bool]:
 
 async def _demote_owner(session: AsyncSession, member: Member, role: Role) -> None:
     """Change an owner's role in one statement that refuses when no other owner remains."""
-    await _lock_organization(session, member.membership.organization_id)
+    await orgs.hold(session, member.membership.organization_id)
     changed = await session.execute(
         update(Membership)
         .where(
@@ -145,7 +134,7 @@ async def _demote_owner(session: AsyncSession, member: Member, role: Role) -> No
 
 async def _delete_owner(session: AsyncSession, member: Member) -> None:
     """Delete an owner's membership in one statement that refuses when no other owner remains."""
-    await _lock_organization(session, member.membership.organization_id)
+    await orgs.hold(session, member.membership.organization_id)
     deleted = await session.execute(
         delete(Membership)
         .where(Membership.id == member.membership.id, _other_owners_exist(member))
