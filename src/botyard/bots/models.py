@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from botyard.conversations.ranking import DEFAULT_ANSWER_THRESHOLD
@@ -16,11 +16,11 @@ DEFAULT_LAUNCHER_TEXT = "Chat with us"
 
 class Bot(Base):
     __tablename__ = "bots"
+    # Lists read an organization's bots newest first: (created_at, id) is their keyset.
+    __table_args__ = (Index("ix_bots_org_created", "organization_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("bot"))
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default="active")
@@ -40,12 +40,13 @@ class Bot(Base):
 
 class KnowledgeEntry(Base):
     __tablename__ = "knowledge_entries"
+    __table_args__ = (Index("ix_knowledge_entries_bot_created", "bot_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("kb"))
     organization_id: Mapped[str] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True)
+    bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"))
     question: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)

@@ -10,12 +10,11 @@ from botyard.core.ids import new_id
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_org_created", "organization_id", "created_at"),)
+    # The keyset of lists, newest first, and the organization's rows for analytics.
+    __table_args__ = (Index("ix_conversations_org_created", "organization_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("conv"))
-    organization_id: Mapped[str] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True)
     external_user_id: Mapped[str | None] = mapped_column(String(200), default=None)
     status: Mapped[str] = mapped_column(String(20), default="open")
@@ -26,15 +25,17 @@ class Conversation(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_org_created", "organization_id", "created_at"),)
+    # A conversation's transcript is read oldest first: (created_at, id) is its keyset.
+    __table_args__ = (
+        Index("ix_messages_org_created", "organization_id", "created_at"),
+        Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("msg"))
     organization_id: Mapped[str] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    conversation_id: Mapped[str] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
-    )
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(10))
     text: Mapped[str] = mapped_column(Text)

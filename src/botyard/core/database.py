@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util import EMPTY_DICT, await_only
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -112,8 +112,8 @@ def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
 def _run_statement(
     connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
 ) -> tuple[list[Any], Any, int, int | None]:
-    """One statement, start to finish, in the connection's thread: rows and what SQLAlchemy
-    reads of the cursor (description, rowcount, lastrowid)."""
+    """One statement, start to finish: rows and what SQLAlchemy reads of the cursor
+    (description, rowcount, lastrowid)."""
     cursor = connection.cursor()
     try:
         if many:
@@ -127,13 +127,55 @@ def _run_statement(
         cursor.close()
 
 
-class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
-    """SQLAlchemy's aiosqlite cursor, with each statement one hop to aiosqlite's thread.
+_SQLITE_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
-    The stock cursor makes four (create the cursor, execute, fetch all, close), and under
-    load each hop waits for the serving thread to hand over the GIL. This one runs them
-    together in the thread and keeps the results here, as the stock cursor does with its
-    rows; no sqlite3 cursor outlives the statement.
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in _SQLITE_BUSY_CODES or (
+        "database is locked" in str(exc)
+    )
+
+
+class _Inline:
+    """Runs SQLite work on the event loop's thread, and only what finds the database locked
+    in aiosqlite's thread, where it may wait for the lock without holding up the loop.
+
+    A statement on a local SQLite file takes microseconds, and a hop to another thread costs
+    far more than that in wake-ups and GIL hand-overs; readers never wait in WAL mode, and a
+    writer that meets another's lock is told so at once (the connection's busy timeout is 0)
+    and is re-run in the thread with the real busy timeout. A statement refused as busy has
+    done nothing, so running it again is safe.
+    """
+
+    __slots__ = ("busy_ms", "connection")
+
+    def __init__(self, connection: Any, busy_ms: int) -> None:
+        self.connection = connection  # the aiosqlite Connection
+        self.busy_ms = busy_ms
+
+    async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        raw: sqlite3.Connection = self.connection._conn
+        try:
+            return work(raw)
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        return cast(_T, await self.connection._execute(self._waiting, raw, work))
+
+    def _waiting(self, raw: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        raw.execute(f"PRAGMA busy_timeout={self.busy_ms:d}")
+        try:
+            return work(raw)
+        finally:
+            raw.execute("PRAGMA busy_timeout=0")
+
+
+class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's aiosqlite cursor, with each statement run whole by ``_Inline``.
+
+    The stock cursor makes four hops to aiosqlite's thread per statement (create the cursor,
+    execute, fetch all, close). This one runs them together and keeps the results here, as
+    the stock cursor does with its rows; no sqlite3 cursor outlives the statement.
     """
 
     __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
@@ -170,13 +212,13 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._arraysize = value
 
     async def _async_soft_close(self) -> None:
-        """Nothing to close: the statement's cursor was closed in the thread."""
+        """Nothing to close: the statement's cursor was closed when it finished."""
 
     async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
-        async with self._adapt_connection._execute_mutex:
-            connection = self._connection
-            rows, self._description, self._rowcount, self._lastrowid = await connection._execute(
-                lambda: _run_statement(connection._conn, operation, parameters, many)
+        adapt = cast(_InlineConnection, self._adapt_connection)
+        async with adapt._execute_mutex:
+            rows, self._description, self._rowcount, self._lastrowid = await adapt.inline.run(
+                lambda raw: _run_statement(raw, operation, parameters, many)
             )
             self._rows = collections.deque(rows)
 
@@ -187,32 +229,50 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         await self._run(operation, seq_of_parameters, many=True)
 
 
-class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    """Makes ``_OneHopCursor`` cursors, and skips the hop of a commit or rollback with no
-    transaction to end: SQLite opens one only to write, so a read-only request ends in one
-    hop (its statement) instead of two. sqlite3 itself does nothing in that case."""
+class _InlineConnection(AsyncAdapt_aiosqlite_connection):
+    """Makes ``_InlineCursor`` cursors and ends transactions through ``_Inline`` too, skipping
+    a commit or rollback with no transaction to end (SQLite opens one only to write)."""
 
-    __slots__ = ()
-    _cursor_cls = _OneHopCursor
+    __slots__ = ("inline",)
+    _cursor_cls = _InlineCursor
+
+    def __init__(self, dbapi: Any, connection: Any, busy_ms: int) -> None:
+        super().__init__(dbapi, connection)
+        self.inline = _Inline(connection, busy_ms)
 
     def commit(self) -> None:
         if self._transaction_open():
-            super().commit()
+            self._end(sqlite3.Connection.commit)
 
     def rollback(self) -> None:
         if self._transaction_open():
-            super().rollback()
+            self._end(sqlite3.Connection.rollback)
+
+    def _end(self, how: Callable[[sqlite3.Connection], None]) -> None:
+        try:
+            await_only(self.inline.run(how))
+        except Exception as error:
+            self._handle_exception(error)
 
     def _transaction_open(self) -> bool:
-        # aiosqlite reads sqlite3's flag in this thread: no hop (and no hop when closed).
         return self._connection._connection is None or bool(self._connection.in_transaction)
 
 
-class _OneHopAiosqlite(AsyncAdapt_aiosqlite_dbapi):
-    """The aiosqlite DB-API adapter whose connections make ``_OneHopCursor`` cursors."""
+class _InlineAiosqlite(AsyncAdapt_aiosqlite_dbapi):
+    """The aiosqlite DB-API adapter whose connections run their work inline (see ``_Inline``).
 
-    def connect(self, *arg: Any, **kw: Any) -> _OneHopConnection:
-        return _OneHopConnection(self, super().connect(*arg, **kw)._connection)
+    The sqlite3 connection is made in aiosqlite's thread and used from the loop's, hence
+    ``check_same_thread=False``; the cursor's mutex keeps the two from ever using it at once.
+    """
+
+    def __init__(self, aiosqlite: Any, sqlite: Any, busy_ms: int) -> None:
+        super().__init__(aiosqlite, sqlite)
+        self.busy_ms = busy_ms
+
+    def connect(self, *arg: Any, **kw: Any) -> _InlineConnection:
+        kw["check_same_thread"] = False
+        adapted = super().connect(*arg, **kw)
+        return _InlineConnection(self, adapted._connection, self.busy_ms)
 
 
 def create_engine(url: str, *, timeout: float = DEFAULT_DB_TIMEOUT, **kwargs: Any) -> AsyncEngine:
@@ -225,13 +285,15 @@ def create_engine(url: str, *, timeout: float = DEFAULT_DB_TIMEOUT, **kwargs: An
     """
     if is_sqlite(url):
         busy = sqlite_busy_timeout(timeout)
+        # Busy timeout 0: a statement run inline is told at once that the database is locked,
+        # and waits for the lock (busy ms) in aiosqlite's thread instead (see _Inline).
         engine = create_async_engine(
             url,
-            connect_args={"timeout": busy},
-            module=_OneHopAiosqlite(__import__("aiosqlite"), sqlite3),
+            connect_args={"timeout": 0},
+            module=_InlineAiosqlite(__import__("aiosqlite"), sqlite3, int(busy * 1000)),
             **kwargs,
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(int(busy * 1000)))
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(0))
         _sqlite_busy[_companion_key(engine)] = busy
         return engine
     engine = create_async_engine(
@@ -290,7 +352,6 @@ DBSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 _sqlite_companions: dict[str, Engine] = {}
 _sqlite_busy: dict[str, float] = {}
-_read_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="botyard-sqlite-read")
 _write_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botyard-sqlite-write")
 
 
@@ -299,13 +360,9 @@ def _companion_key(engine: AsyncEngine) -> str:
 
 
 def _sqlite_companion(engine: AsyncEngine) -> Engine:
-    """A plain pysqlite engine on the same file and with the same pragmas, made once.
-
-    aiosqlite runs every step (connect, execute, fetch, commit) as its own hop to its thread,
-    and under load each hop waits for the serving thread to hand over the GIL (up to the
-    interpreter's 5 ms switch interval). Work that must not wait on that runs here instead,
-    in one hop per job.
-    """
+    """A plain pysqlite engine on the same file and with the same pragmas, made once, for
+    background writers: their whole transaction is one job in one thread, where it may wait
+    for the write lock (the busy timeout) without holding up the event loop."""
     key = _companion_key(engine)
     companion = _sqlite_companions.get(key)
     if companion is None:
@@ -321,21 +378,9 @@ def _sqlite_companion(engine: AsyncEngine) -> Engine:
 async def fetch_first(
     engine: AsyncEngine, statement: Executable, params: dict[str, Any]
 ) -> Row[Any] | None:
-    """The first row of a small read, for hot paths that run outside any session.
-
-    On SQLite it runs on the companion engine in a worker thread: one thread hop instead
-    of the several aiosqlite makes per query (a key-cache miss: about 100 µs instead of 400).
-    """
-    if not is_sqlite(str(engine.url)):
-        async with engine.connect() as connection:
-            return (await connection.execute(statement, params)).first()
-    companion = _sqlite_companion(engine)
-
-    def read() -> Row[Any] | None:
-        with companion.connect() as connection:
-            return connection.execute(statement, params).first()
-
-    return await asyncio.get_running_loop().run_in_executor(_read_executor, read)
+    """The first row of a small read, for hot paths that run outside any session."""
+    async with engine.connect() as connection:
+        return (await connection.execute(statement, params)).first()
 
 
 async def run_in_transaction(

@@ -66,8 +66,6 @@ def _fresh(at: float | None) -> bool:
 async def _ask_database(state: Any) -> dict[str, Any]:
     backend = state.engine.dialect.name
     try:
-        # One thread hop on SQLite (see fetch_first): each aiosqlite step has to win the GIL
-        # back from the busy serving thread, which held /healthz's p99 at ~60 ms under load.
         row = await fetch_first(state.engine, _VERSION, {})
     except Exception as exc:
         if is_database_unavailable(exc):
