@@ -87,13 +87,15 @@ async def _database_check(state: Any, probes: _Probes) -> dict[str, Any]:
     Each caller waits at most READY_TIMEOUT."""
     if probes.database is None or probes.database.done():
         probes.database = asyncio.ensure_future(_ask_database(state))
+    # This caller's probe: once it is done, the next caller may start another in its place.
+    probe = probes.database
     # Waited for without cancelling it: cancelling a query on a hung connection waits for
     # the connection's own cleanup (another database timeout) before it returns.
-    done, _ = await asyncio.wait({probes.database}, timeout=READY_TIMEOUT)
+    done, _ = await asyncio.wait({probe}, timeout=READY_TIMEOUT)
     if not done:
         backend = state.engine.dialect.name
         return {"status": "unavailable", "backend": backend, "error": "no answer within 1 s"}
-    return probes.database.result()
+    return probe.result()
 
 
 async def _limiter_check(limiter: Limiter, window: int, probes: _Probes) -> dict[str, Any]:
