@@ -42,7 +42,7 @@ async def create_bot(principal: WriteKey, session: DBSession, body: BotCreate) -
 
 @router.get("/{bot_id}", summary="Get a bot")
 async def get_bot(principal: ReadKey, session: DBSession, bot_id: str) -> BotOut:
-    return BotOut.model_validate(await service.get_bot(session, principal.organization_id, bot_id))
+    return BotOut.model_validate(await service.read_bot(session, principal.organization_id, bot_id))
 
 
 @router.patch("/{bot_id}", summary="Rename, describe, pause or resume a bot")
@@ -63,7 +63,7 @@ async def delete_bot(principal: WriteKey, session: DBSession, bot_id: str) -> De
 
 @router.get("/{bot_id}/settings", summary="Get a bot's reply settings")
 async def get_settings(principal: ReadKey, session: DBSession, bot_id: str) -> SettingsOut:
-    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    bot = await service.read_bot(session, principal.organization_id, bot_id)
     return SettingsOut.model_validate(bot)
 
 
@@ -84,7 +84,7 @@ async def list_knowledge(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> ListResponse[KnowledgeOut]:
-    bot = await service.get_bot(session, principal.organization_id, bot_id)
+    bot = await service.read_bot(session, principal.organization_id, bot_id)
     return list_of(
         KnowledgeOut, await service.list_knowledge(session, bot, limit=limit, cursor=cursor)
     )

@@ -8,17 +8,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.bots.knowledge_index import knowledge_indexes
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.core import clock
-from botyard.core.database import after_commit
+from botyard.core.database import after_commit, table_of
 from botyard.core.errors import NotFound
-from botyard.core.pagination import paginate
+from botyard.core.pagination import Keyset, Page
 
-Page = tuple[list[Any], bool, str | None]
+_bots = table_of(Bot)
+_knowledge = table_of(KnowledgeEntry)
+BOT_LIST = Keyset(
+    _bots, {"organization_id": _bots.c.organization_id == bindparam("organization_id")}
+)
+KNOWLEDGE_LIST = Keyset(
+    _knowledge,
+    {
+        "organization_id": _knowledge.c.organization_id == bindparam("organization_id"),
+        "bot_id": _knowledge.c.bot_id == bindparam("bot_id"),
+    },
+)
+_ONE_BOT = select(_bots).where(
+    _bots.c.id == bindparam("bot_id"), _bots.c.organization_id == bindparam("organization_id")
+)
 
 
 def could_exist(object_id: str) -> bool:
@@ -29,10 +43,22 @@ def could_exist(object_id: str) -> bool:
 async def list_bots(
     session: AsyncSession, organization_id: str, *, limit: int, cursor: str | None
 ) -> Page:
-    query = select(Bot).where(Bot.organization_id == organization_id)
-    return await paginate(
-        session, query, created_at=Bot.created_at, id_column=Bot.id, limit=limit, cursor=cursor
+    """The organization's bots, newest first, as rows (see ``Keyset``)."""
+    return await BOT_LIST.page(
+        session, {"organization_id": organization_id}, limit=limit, cursor=cursor
     )
+
+
+async def read_bot(session: AsyncSession, organization_id: str, bot_id: str) -> Row[Any]:
+    """A bot as a plain row, for a request that only shows it (``get_bot`` to change it)."""
+    if not could_exist(bot_id):
+        raise NotFound("bot", param="bot_id")
+    row = (
+        await session.execute(_ONE_BOT, {"bot_id": bot_id, "organization_id": organization_id})
+    ).first()
+    if row is None:
+        raise NotFound("bot", param="bot_id")
+    return row
 
 
 async def get_bot(session: AsyncSession, organization_id: str, bot_id: str) -> Bot:
@@ -74,16 +100,12 @@ async def delete_bot(session: AsyncSession, bot: Bot) -> None:
 
 
 async def list_knowledge(
-    session: AsyncSession, bot: Bot, *, limit: int, cursor: str | None
+    session: AsyncSession, bot: Bot | Row[Any], *, limit: int, cursor: str | None
 ) -> Page:
-    query = select(KnowledgeEntry).where(
-        KnowledgeEntry.organization_id == bot.organization_id, KnowledgeEntry.bot_id == bot.id
-    )
-    return await paginate(
+    """A bot's knowledge entries, newest first, as rows."""
+    return await KNOWLEDGE_LIST.page(
         session,
-        query,
-        created_at=KnowledgeEntry.created_at,
-        id_column=KnowledgeEntry.id,
+        {"organization_id": bot.organization_id, "bot_id": bot.id},
         limit=limit,
         cursor=cursor,
     )

@@ -76,7 +76,7 @@ async def list_conversations(
 async def get_conversation(
     principal: ReadKey, session: DBSession, conversation_id: str
 ) -> ConversationOut:
-    conversation = await service.get_conversation(
+    conversation = await service.read_conversation(
         session, principal.organization_id, conversation_id
     )
     return ConversationOut.model_validate(conversation)
@@ -104,7 +104,7 @@ async def list_messages(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> ListResponse[MessageOut]:
-    conversation = await service.get_conversation(
+    conversation = await service.read_conversation(
         session, principal.organization_id, conversation_id
     )
     return list_of(

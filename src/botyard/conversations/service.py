@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.bots import service as bots
@@ -23,13 +23,39 @@ from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.models import Conversation, Message
 from botyard.conversations.schemas import ConversationOut, MessageOut
 from botyard.core import clock
+from botyard.core.database import table_of
 from botyard.core.errors import APIError, Conflict, NotFound
-from botyard.core.pagination import decode_cursor, encode_cursor, paginate
+from botyard.core.pagination import Keyset, Page
 from botyard.core.timefmt import clamp_time, with_zone
 from botyard.webhooks import events
 
 TICK = timedelta(microseconds=1)
 SCORE_DIGITS = 4
+
+_conversations = table_of(Conversation)
+_messages = table_of(Message)
+CONVERSATION_LIST = Keyset(
+    _conversations,
+    {
+        "organization_id": _conversations.c.organization_id == bindparam("organization_id"),
+        "bot_id": _conversations.c.bot_id == bindparam("bot_id"),
+        "status": _conversations.c.status == bindparam("status"),
+        "since": _conversations.c.created_at >= bindparam("since"),
+        "until": _conversations.c.created_at < bindparam("until"),
+    },
+)
+MESSAGE_LIST = Keyset(
+    _messages,
+    {
+        "organization_id": _messages.c.organization_id == bindparam("organization_id"),
+        "conversation_id": _messages.c.conversation_id == bindparam("conversation_id"),
+    },
+    newest_first=False,  # a transcript is read oldest first
+)
+_ONE_CONVERSATION = select(_conversations).where(
+    _conversations.c.id == bindparam("conversation_id"),
+    _conversations.c.organization_id == bindparam("organization_id"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +124,24 @@ async def get_conversation(
     return conversation
 
 
+async def read_conversation(
+    session: AsyncSession, organization_id: str, conversation_id: str
+) -> Row[Any]:
+    """A conversation as a plain row, for a request that only shows it (``get_conversation``
+    to change it)."""
+    if not bots.could_exist(conversation_id):
+        raise NotFound("conversation", param="conversation_id")
+    row = (
+        await session.execute(
+            _ONE_CONVERSATION,
+            {"conversation_id": conversation_id, "organization_id": organization_id},
+        )
+    ).first()
+    if row is None:
+        raise NotFound("conversation", param="conversation_id")
+    return row
+
+
 async def list_conversations(
     session: AsyncSession,
     organization_id: str,
@@ -108,7 +152,7 @@ async def list_conversations(
     until: datetime | None = None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Conversation], bool, str | None]:
+) -> Page:
     """Newest first; ``since`` is inclusive and ``until`` exclusive, both on ``created_at``."""
     if since is not None and until is not None and with_zone(since) > with_zone(until):
         raise APIError(
@@ -118,47 +162,26 @@ async def list_conversations(
             status_code=422,
             type="validation_error",
         )
-    query = select(Conversation).where(Conversation.organization_id == organization_id)
-    if bot_id is not None:
-        query = query.where(Conversation.bot_id == (bot_id if bots.could_exist(bot_id) else ""))
-    if status is not None:
-        query = query.where(Conversation.status == status)
-    if since is not None:
-        query = query.where(Conversation.created_at >= clamp_time(since))
-    if until is not None:
-        query = query.where(Conversation.created_at < clamp_time(until))
-    return await paginate(
-        session,
-        query,
-        created_at=Conversation.created_at,
-        id_column=Conversation.id,
-        limit=limit,
-        cursor=cursor,
-    )
+    values = {
+        "organization_id": organization_id,
+        "bot_id": None if bot_id is None else (bot_id if bots.could_exist(bot_id) else ""),
+        "status": status,
+        "since": None if since is None else clamp_time(since),
+        "until": None if until is None else clamp_time(until),
+    }
+    return await CONVERSATION_LIST.page(session, values, limit=limit, cursor=cursor)
 
 
 async def list_messages(
-    session: AsyncSession, conversation: Conversation, *, limit: int, cursor: str | None
-) -> tuple[list[Message], bool, str | None]:
+    session: AsyncSession,
+    conversation: Conversation | Row[Any],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page:
     """Oldest first, the order a chat transcript is read in."""
-    query = select(Message).where(
-        Message.organization_id == conversation.organization_id,
-        Message.conversation_id == conversation.id,
-    )
-    if cursor:
-        after_time, after_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Message.created_at > after_time,
-                and_(Message.created_at == after_time, Message.id > after_id),
-            )
-        )
-    query = query.order_by(Message.created_at, Message.id).limit(limit + 1)
-    rows = list((await session.scalars(query)).all())
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if has_more else None
-    return rows, has_more, next_cursor
+    values = {"organization_id": conversation.organization_id, "conversation_id": conversation.id}
+    return await MESSAGE_LIST.page(session, values, limit=limit, cursor=cursor)
 
 
 async def post_message(

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Executable,
     MetaData,
     Row,
+    Table,
     event,
     update,
 )
@@ -58,6 +59,11 @@ _T = TypeVar("_T")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The table a model maps, for Core statements that read plain rows."""
+    return cast(Table, model.__table__)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

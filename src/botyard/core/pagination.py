@@ -6,11 +6,12 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -87,6 +88,82 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from exc
 
 
+class Keyset:
+    """One list's query over a table in (created_at, id) order, as plain rows.
+
+    Every statement a list can run (which of its conditions apply, after a cursor or not) is
+    built once, with bound parameters, and then only executed: building and compiling a
+    statement per request cost more than running it, and ORM instances more than reading
+    the rows (list 20 bots: about 900 µs against 300). The rows carry every column of the
+    table, so a caller reads them like the ORM object (``row.name``); they are not tracked,
+    so a request that changes a row loads it through the ORM instead.
+
+    ``conditions`` maps a parameter name to its condition, written with ``bindparam(name)``;
+    ``page`` applies those whose value is given (not None).
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        conditions: Mapping[str, ColumnElement[bool]],
+        *,
+        newest_first: bool = True,
+    ) -> None:
+        self.table = table
+        self.conditions = dict(conditions)
+        self.newest_first = newest_first
+        self._statements: dict[tuple[frozenset[str], bool], Select[Any]] = {}
+
+    def statement(self, names: frozenset[str], after: bool) -> Select[Any]:
+        key = (names, after)
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = self._build(names, after)
+        return statement
+
+    def _build(self, names: frozenset[str], after: bool) -> Select[Any]:
+        created_at, row_id = self.table.c.created_at, self.table.c.id
+        unknown = names - self.conditions.keys()
+        if unknown:
+            raise ValueError(f"no condition named {sorted(unknown)}")
+        statement = select(self.table).where(*(self.conditions[name] for name in sorted(names)))
+        time_after: Any = bindparam("after_time")
+        id_after: Any = bindparam("after_id")
+        if after and self.newest_first:
+            statement = statement.where(
+                or_(created_at < time_after, and_(created_at == time_after, row_id < id_after))
+            )
+        elif after:
+            statement = statement.where(
+                or_(created_at > time_after, and_(created_at == time_after, row_id > id_after))
+            )
+        order = (created_at.desc(), row_id.desc()) if self.newest_first else (created_at, row_id)
+        return statement.order_by(*order).limit(bindparam("page_size"))
+
+    async def page(
+        self, session: AsyncSession, values: Mapping[str, Any], *, limit: int, cursor: str | None
+    ) -> Page:
+        """Rows, has_more, next_cursor of the page after ``cursor``, filtered by ``values``."""
+        given = {name: value for name, value in values.items() if value is not None}
+        parameters: dict[str, Any] = {**given, "page_size": limit + 1}
+        if cursor:
+            parameters["after_time"], parameters["after_id"] = decode_cursor(cursor)
+        statement = self.statement(frozenset(given), bool(cursor))
+        rows = list((await session.execute(statement, parameters)).all())
+        return _page_of(rows, limit, "created_at", "id")
+
+
+def _page_of(rows: list[Any], limit: int, created_at: str, row_id: str) -> Page:
+    """The page of ``rows`` (up to ``limit + 1`` of them, the extra one saying there is more)."""
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor(getattr(last, created_at), getattr(last, row_id))
+    return rows, has_more, next_cursor
+
+
 async def paginate(
     session: AsyncSession,
     query: Select[Any],
@@ -104,10 +181,4 @@ async def paginate(
         )
     query = query.order_by(created_at.desc(), id_column.desc()).limit(limit + 1)
     rows = list((await session.scalars(query)).all())
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if has_more and rows:
-        last = rows[-1]
-        next_cursor = encode_cursor(getattr(last, created_at.key), getattr(last, id_column.key))
-    return rows, has_more, next_cursor
+    return _page_of(rows, limit, created_at.key, id_column.key)
