@@ -22,7 +22,7 @@ from botyard.bots.knowledge_index import MB, knowledge_indexes
 from botyard.bots.router import router as bots_router
 from botyard.conversations.router import router as conversations_router
 from botyard.core.config import Settings, get_settings
-from botyard.core.database import create_engine, create_sessionmaker
+from botyard.core.database import Reader, create_engine, create_sessionmaker
 from botyard.core.errors import install_error_handlers
 from botyard.core.outage import DatabaseOutage, describe
 from botyard.core.secretbox import app_secret_box
@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
+    app.state.reader = Reader(engine)
     app.state.db_outage = DatabaseOutage(engine, settings.db_timeout)
     app.state.rate_limits = RateLimitPolicy.of(
         limiter if limiter is not None else build_limiter(settings.redis_url), settings

@@ -15,7 +15,7 @@ from botyard.bots.schemas import (
     SettingsOut,
     SettingsUpdate,
 )
-from botyard.core.database import DBSession
+from botyard.core.database import DBReader, DBSession
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
 from botyard.core.params import Cursor, Limit
 
@@ -24,11 +24,11 @@ router = APIRouter(prefix="/v1/bots", tags=["bots"])
 
 @router.get("", summary="List bots")
 async def list_bots(
-    principal: ReadKey, session: DBSession, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    principal: ReadKey, reader: DBReader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> ListResponse[BotOut]:
     return list_of(
         BotOut,
-        await service.list_bots(session, principal.organization_id, limit=limit, cursor=cursor),
+        await service.list_bots(reader, principal.organization_id, limit=limit, cursor=cursor),
     )
 
 
@@ -41,8 +41,9 @@ async def create_bot(principal: WriteKey, session: DBSession, body: BotCreate) -
 
 
 @router.get("/{bot_id}", summary="Get a bot")
-async def get_bot(principal: ReadKey, session: DBSession, bot_id: str) -> BotOut:
-    return BotOut.model_validate(await service.read_bot(session, principal.organization_id, bot_id))
+async def get_bot(principal: ReadKey, reader: DBReader, bot_id: str) -> BotOut:
+    bot = await service.read_bot(reader, principal.organization_id, bot_id)
+    return BotOut.model_validate(bot._asdict())
 
 
 @router.patch("/{bot_id}", summary="Rename, describe, pause or resume a bot")
@@ -62,9 +63,9 @@ async def delete_bot(principal: WriteKey, session: DBSession, bot_id: str) -> De
 
 
 @router.get("/{bot_id}/settings", summary="Get a bot's reply settings")
-async def get_settings(principal: ReadKey, session: DBSession, bot_id: str) -> SettingsOut:
-    bot = await service.read_bot(session, principal.organization_id, bot_id)
-    return SettingsOut.model_validate(bot)
+async def get_settings(principal: ReadKey, reader: DBReader, bot_id: str) -> SettingsOut:
+    bot = await service.read_bot(reader, principal.organization_id, bot_id)
+    return SettingsOut.model_validate(bot._asdict())
 
 
 @router.patch("/{bot_id}/settings", summary="Change a bot's reply settings")
@@ -79,14 +80,14 @@ async def update_settings(
 @router.get("/{bot_id}/knowledge", summary="List a bot's knowledge entries, newest first")
 async def list_knowledge(
     principal: ReadKey,
-    session: DBSession,
+    reader: DBReader,
     bot_id: str,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> ListResponse[KnowledgeOut]:
-    bot = await service.read_bot(session, principal.organization_id, bot_id)
+    bot = await service.read_bot(reader, principal.organization_id, bot_id)
     return list_of(
-        KnowledgeOut, await service.list_knowledge(session, bot, limit=limit, cursor=cursor)
+        KnowledgeOut, await service.list_knowledge(reader, bot, limit=limit, cursor=cursor)
     )
 
 

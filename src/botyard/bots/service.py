@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from botyard.bots.knowledge_index import knowledge_indexes
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.core import clock
-from botyard.core.database import after_commit, table_of
+from botyard.core.database import Reader, after_commit, read_rows, table_of
 from botyard.core.errors import NotFound
 from botyard.core.pagination import Keyset, Page
 
@@ -41,24 +41,22 @@ def could_exist(object_id: str) -> bool:
 
 
 async def list_bots(
-    session: AsyncSession, organization_id: str, *, limit: int, cursor: str | None
+    source: AsyncSession | Reader, organization_id: str, *, limit: int, cursor: str | None
 ) -> Page:
     """The organization's bots, newest first, as rows (see ``Keyset``)."""
     return await BOT_LIST.page(
-        session, {"organization_id": organization_id}, limit=limit, cursor=cursor
+        source, {"organization_id": organization_id}, limit=limit, cursor=cursor
     )
 
 
-async def read_bot(session: AsyncSession, organization_id: str, bot_id: str) -> Row[Any]:
+async def read_bot(source: AsyncSession | Reader, organization_id: str, bot_id: str) -> Row[Any]:
     """A bot as a plain row, for a request that only shows it (``get_bot`` to change it)."""
     if not could_exist(bot_id):
         raise NotFound("bot", param="bot_id")
-    row = (
-        await session.execute(_ONE_BOT, {"bot_id": bot_id, "organization_id": organization_id})
-    ).first()
-    if row is None:
+    rows = await read_rows(source, _ONE_BOT, {"bot_id": bot_id, "organization_id": organization_id})
+    if not rows:
         raise NotFound("bot", param="bot_id")
-    return row
+    return rows[0]
 
 
 async def get_bot(session: AsyncSession, organization_id: str, bot_id: str) -> Bot:
@@ -100,11 +98,11 @@ async def delete_bot(session: AsyncSession, bot: Bot) -> None:
 
 
 async def list_knowledge(
-    session: AsyncSession, bot: Bot | Row[Any], *, limit: int, cursor: str | None
+    source: AsyncSession | Reader, bot: Bot | Row[Any], *, limit: int, cursor: str | None
 ) -> Page:
     """A bot's knowledge entries, newest first, as rows."""
     return await KNOWLEDGE_LIST.page(
-        session,
+        source,
         {"organization_id": bot.organization_id, "bot_id": bot.id},
         limit=limit,
         cursor=cursor,

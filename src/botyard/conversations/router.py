@@ -17,7 +17,7 @@ from botyard.conversations.schemas import (
     MessageCreate,
     MessageOut,
 )
-from botyard.core.database import DBSession
+from botyard.core.database import DBReader, DBSession
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
 from botyard.core.params import AnyIfBlank, Cursor, Limit, TimeFilter
 
@@ -45,7 +45,7 @@ async def start_conversation(
 @router.get("/conversations", summary="List conversations, newest first")
 async def list_conversations(
     principal: ReadKey,
-    session: DBSession,
+    reader: DBReader,
     bot_id: Annotated[str | None, Query(description="Only this bot's conversations")] = None,
     status: Annotated[
         ConversationStatus | None, Query(description="open or closed"), AnyIfBlank
@@ -60,7 +60,7 @@ async def list_conversations(
     cursor: Cursor = None,
 ) -> ListResponse[ConversationOut]:
     page = await service.list_conversations(
-        session,
+        reader,
         principal.organization_id,
         bot_id=bot_id,
         status=status,
@@ -74,12 +74,12 @@ async def list_conversations(
 
 @router.get("/conversations/{conversation_id}", summary="Get a conversation")
 async def get_conversation(
-    principal: ReadKey, session: DBSession, conversation_id: str
+    principal: ReadKey, reader: DBReader, conversation_id: str
 ) -> ConversationOut:
     conversation = await service.read_conversation(
-        session, principal.organization_id, conversation_id
+        reader, principal.organization_id, conversation_id
     )
-    return ConversationOut.model_validate(conversation)
+    return ConversationOut.model_validate(conversation._asdict())
 
 
 @router.patch("/conversations/{conversation_id}", summary="Close a conversation")
@@ -99,16 +99,16 @@ async def update_conversation(
 )
 async def list_messages(
     principal: ReadKey,
-    session: DBSession,
+    reader: DBReader,
     conversation_id: str,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> ListResponse[MessageOut]:
     conversation = await service.read_conversation(
-        session, principal.organization_id, conversation_id
+        reader, principal.organization_id, conversation_id
     )
     return list_of(
-        MessageOut, await service.list_messages(session, conversation, limit=limit, cursor=cursor)
+        MessageOut, await service.list_messages(reader, conversation, limit=limit, cursor=cursor)
     )
 
 

@@ -23,7 +23,7 @@ from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.models import Conversation, Message
 from botyard.conversations.schemas import ConversationOut, MessageOut
 from botyard.core import clock
-from botyard.core.database import table_of
+from botyard.core.database import Reader, read_rows, table_of
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import Keyset, Page
 from botyard.core.timefmt import clamp_time, with_zone
@@ -125,25 +125,24 @@ async def get_conversation(
 
 
 async def read_conversation(
-    session: AsyncSession, organization_id: str, conversation_id: str
+    source: AsyncSession | Reader, organization_id: str, conversation_id: str
 ) -> Row[Any]:
     """A conversation as a plain row, for a request that only shows it (``get_conversation``
     to change it)."""
     if not bots.could_exist(conversation_id):
         raise NotFound("conversation", param="conversation_id")
-    row = (
-        await session.execute(
-            _ONE_CONVERSATION,
-            {"conversation_id": conversation_id, "organization_id": organization_id},
-        )
-    ).first()
-    if row is None:
+    rows = await read_rows(
+        source,
+        _ONE_CONVERSATION,
+        {"conversation_id": conversation_id, "organization_id": organization_id},
+    )
+    if not rows:
         raise NotFound("conversation", param="conversation_id")
-    return row
+    return rows[0]
 
 
 async def list_conversations(
-    session: AsyncSession,
+    source: AsyncSession | Reader,
     organization_id: str,
     *,
     bot_id: str | None = None,
@@ -169,11 +168,11 @@ async def list_conversations(
         "since": None if since is None else clamp_time(since),
         "until": None if until is None else clamp_time(until),
     }
-    return await CONVERSATION_LIST.page(session, values, limit=limit, cursor=cursor)
+    return await CONVERSATION_LIST.page(source, values, limit=limit, cursor=cursor)
 
 
 async def list_messages(
-    session: AsyncSession,
+    source: AsyncSession | Reader,
     conversation: Conversation | Row[Any],
     *,
     limit: int,
@@ -181,7 +180,7 @@ async def list_messages(
 ) -> Page:
     """Oldest first, the order a chat transcript is read in."""
     values = {"organization_id": conversation.organization_id, "conversation_id": conversation.id}
-    return await MESSAGE_LIST.page(session, values, limit=limit, cursor=cursor)
+    return await MESSAGE_LIST.page(source, values, limit=limit, cursor=cursor)
 
 
 async def post_message(

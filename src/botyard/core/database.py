@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar, cast
@@ -87,6 +87,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+POOL_SIZE = 32
+"""Connections a pool keeps: as many as requests commonly overlap. A connection past the
+pool is closed when it is returned, so a smaller pool made and dropped one (a thread on
+SQLite, a TCP connection and a login on PostgreSQL) on most requests under 32 concurrent
+clients. PostgreSQL gets a few more on demand (at most 40 per process: mind
+``max_connections`` with ``--workers``); SQLite's cost only a file handle and a thread."""
+POSTGRES_OVERFLOW = 8
 
 
 def is_sqlite(url: str) -> bool:
@@ -297,6 +306,8 @@ def create_engine(url: str, *, timeout: float = DEFAULT_DB_TIMEOUT, **kwargs: An
             url,
             connect_args={"timeout": 0},
             module=_InlineAiosqlite(__import__("aiosqlite"), sqlite3, int(busy * 1000)),
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_SIZE,
             **kwargs,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(0))
@@ -304,8 +315,8 @@ def create_engine(url: str, *, timeout: float = DEFAULT_DB_TIMEOUT, **kwargs: An
         return engine
     engine = create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=POOL_SIZE,
+        max_overflow=POSTGRES_OVERFLOW,
         pool_pre_ping=True,
         pool_timeout=timeout,
         connect_args={"timeout": timeout, "command_timeout": timeout},
@@ -355,6 +366,47 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 DBSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+class Reader:
+    """Reads for a request that changes nothing: each statement on a pooled connection, with
+    no session and no transaction to end.
+
+    A session costs a unit of work, a transaction and a commit per request; a read needs
+    none of them. On PostgreSQL the connections are in autocommit, so a read is one round
+    trip (no BEGIN, no ROLLBACK on return to the pool); SQLite opens no transaction to read.
+    Two statements of one request may see different snapshots, so a request whose answer
+    depends on two reads agreeing uses a session.
+    """
+
+    __slots__ = ("engine",)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = (
+            engine
+            if is_sqlite(str(engine.url))
+            else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+
+    async def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        async with self.engine.connect() as connection:
+            return (await connection.execute(statement, params)).all()
+
+
+async def read_rows(
+    source: AsyncSession | Reader, statement: Executable, params: Mapping[str, Any]
+) -> Sequence[Row[Any]]:
+    """The rows of a read, in the request's session if it has one, else by its ``Reader``."""
+    if isinstance(source, Reader):
+        return await source.rows(statement, params)
+    return (await source.execute(statement, params)).all()
+
+
+async def get_reader(request: Request) -> Reader:
+    return request.app.state.reader
+
+
+DBReader = Annotated[Reader, Depends(get_reader)]
 
 _sqlite_companions: dict[str, Engine] = {}
 _sqlite_busy: dict[str, float] = {}

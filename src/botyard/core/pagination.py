@@ -6,15 +6,16 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, Row, Select, Table, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from botyard.core.database import Reader, read_rows
 from botyard.core.errors import APIError
 from botyard.core.timefmt import EARLIEST, LATEST
 
@@ -42,13 +43,23 @@ Page = tuple[list[Any], bool, str | None]
 M = TypeVar("M", bound=BaseModel)
 
 
+def fields_of(rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    """Rows of one statement as dicts (four times cheaper than ``Row._asdict`` each)."""
+    if not rows:
+        return []
+    names = rows[0]._fields
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
 def list_of(model: type[M], page: Page) -> ListResponse[M]:
-    """The list envelope of one page, each row read into ``model`` (from its attributes)."""
+    """The list envelope of one page, validated in one call: plain rows as dicts (a Row read
+    through its attributes costs an exception per missing field, such as ``object``), ORM
+    objects through their attributes."""
     rows, has_more, next_cursor = page
-    return ListResponse[model](  # type: ignore[valid-type]
-        data=[model.model_validate(row) for row in rows],
-        has_more=has_more,
-        next_cursor=next_cursor,
+    envelope = ListResponse[model]  # type: ignore[valid-type]
+    data = fields_of(rows) if rows and isinstance(rows[0], Row) else rows
+    return envelope.model_validate(
+        {"data": data, "has_more": has_more, "next_cursor": next_cursor}, from_attributes=True
     )
 
 
@@ -141,7 +152,12 @@ class Keyset:
         return statement.order_by(*order).limit(bindparam("page_size"))
 
     async def page(
-        self, session: AsyncSession, values: Mapping[str, Any], *, limit: int, cursor: str | None
+        self,
+        source: AsyncSession | Reader,
+        values: Mapping[str, Any],
+        *,
+        limit: int,
+        cursor: str | None,
     ) -> Page:
         """Rows, has_more, next_cursor of the page after ``cursor``, filtered by ``values``."""
         given = {name: value for name, value in values.items() if value is not None}
@@ -149,7 +165,7 @@ class Keyset:
         if cursor:
             parameters["after_time"], parameters["after_id"] = decode_cursor(cursor)
         statement = self.statement(frozenset(given), bool(cursor))
-        rows = list((await session.execute(statement, parameters)).all())
+        rows = list(await read_rows(source, statement, parameters))
         return _page_of(rows, limit, "created_at", "id")
 
 

@@ -16,7 +16,9 @@ _DATE_FIRST = re.compile(r"\d{4}-\d{2}-\d{2}")
 def rfc3339(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    elif value.tzinfo is not UTC:  # stored times come back in UTC already
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 UTCTimestamp = Annotated[datetime, PlainSerializer(rfc3339, return_type=str, when_used="json")]
