@@ -4,8 +4,9 @@ Building an index analyses every entry; answering a message only looks terms up.
 process keeps the built index of recently used bots, keyed by a version of the knowledge base
 that any change moves: the language, the number of entries and their latest ``updated_at``
 (a created, edited or deleted entry changes one of them). Checking the version costs one
-aggregate query per message and works across processes; a change committed in this process
-also evicts the bot's index at once, so it never waits for the version to tell.
+aggregate per message and works across processes; a caller that looks the bot up anyway
+selects it in the same statement (:func:`version_columns`). A change committed in this
+process also evicts the bot's index at once, so it never waits for the version to tell.
 
 Whoever holds a write key chooses what goes into an index, so the work is bounded (issue 17):
 - per bot, the builder stops at its caps (``bot_max_bytes`` of estimated memory, and the
@@ -27,12 +28,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from botyard.bots.models import Bot, KnowledgeEntry
+from botyard.bots.models import KnowledgeEntry
 from botyard.conversations.ranking import Document, IndexBuilder, KnowledgeIndex, Match
 
 _log = logging.getLogger(__name__)
@@ -65,6 +66,16 @@ that is shutting down may never give it)."""
 
 Version = tuple[str, int, datetime | None]
 _T = TypeVar("_T")
+
+
+class IndexedBot(Protocol):
+    """What the cache needs of a bot: a ``Bot`` row, or the few columns a lookup selected."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def language(self) -> str: ...
 
 
 class KnowledgeIndexCache:
@@ -100,8 +111,12 @@ class KnowledgeIndexCache:
         cached = self._indexes.get(bot_id)
         return cached[1] if cached is not None else None
 
-    async def index_for(self, session: AsyncSession, bot: Bot) -> KnowledgeIndex:
-        version = await _version(session, bot)
+    async def index_for(
+        self, session: AsyncSession, bot: IndexedBot, version: Version | None = None
+    ) -> KnowledgeIndex:
+        """The bot's index at ``version`` (see :func:`version_columns`), read here if not given."""
+        if version is None:
+            version = await _version(session, bot)
         key = (bot.id, version)
         while True:
             cached = self._indexes.get(bot.id)
@@ -136,7 +151,7 @@ class KnowledgeIndexCache:
             return index.rank(text, limit)
         return await self._in_thread(index.rank, text, limit)
 
-    async def _build(self, session: AsyncSession, bot: Bot) -> KnowledgeIndex:
+    async def _build(self, session: AsyncSession, bot: IndexedBot) -> KnowledgeIndex:
         builder = IndexBuilder(
             bot.language,
             max_bytes=self.bot_max_bytes,
@@ -206,7 +221,23 @@ class KnowledgeIndexCache:
         garbage.clear()
 
 
-async def _version(session: AsyncSession, bot: Bot) -> Version:
+def version_columns(
+    bot_id: ColumnElement[str],
+) -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
+    """The two aggregates of a bot's knowledge version, as columns for a lookup of the bot
+    (pass what they read to :func:`version_of`)."""
+    of_bot = KnowledgeEntry.bot_id == bot_id
+    return (
+        select(func.count(KnowledgeEntry.id)).where(of_bot).scalar_subquery(),
+        select(func.max(KnowledgeEntry.updated_at)).where(of_bot).scalar_subquery(),
+    )
+
+
+def version_of(language: str, entries: int, latest: datetime | None) -> Version:
+    return (language, int(entries), latest)
+
+
+async def _version(session: AsyncSession, bot: IndexedBot) -> Version:
     count, latest = (
         await session.execute(
             select(func.count(KnowledgeEntry.id), func.max(KnowledgeEntry.updated_at)).where(
@@ -214,7 +245,7 @@ async def _version(session: AsyncSession, bot: Bot) -> Version:
             )
         )
     ).one()
-    return (bot.language, int(count), latest)
+    return version_of(bot.language, count, latest)
 
 
 async def _documents(

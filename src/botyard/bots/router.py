@@ -34,10 +34,9 @@ async def list_bots(
 
 @router.post("", status_code=201, summary="Create a bot (optionally with its reply settings)")
 async def create_bot(principal: WriteKey, session: DBSession, body: BotCreate) -> BotOut:
-    bot = await service.create_bot(
+    return await service.create_bot(
         session, principal.organization_id, body.model_dump(exclude_unset=True)
     )
-    return BotOut.model_validate(bot)
 
 
 @router.get("/{bot_id}", summary="Get a bot")
@@ -96,10 +95,9 @@ async def create_knowledge(
     principal: WriteKey, session: DBSession, bot_id: str, body: KnowledgeCreate
 ) -> KnowledgeOut:
     bot = await service.get_bot(session, principal.organization_id, bot_id)
-    entry = await service.create_entry(
+    return await service.create_entry(
         session, bot, question=body.question, answer=body.answer, tags=body.tags
     )
-    return KnowledgeOut.model_validate(entry)
 
 
 @router.get("/{bot_id}/knowledge/{kb_id}", summary="Get a knowledge entry")

@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.bots.knowledge_index import knowledge_indexes
 from botyard.bots.models import Bot, KnowledgeEntry
+from botyard.bots.schemas import BotOut, KnowledgeOut
 from botyard.core import clock
 from botyard.core.database import Reader, after_commit, read_rows, table_of
 from botyard.core.errors import NotFound
 from botyard.core.pagination import Keyset, Page
+from botyard.core.rows import NewRows
 
 _bots = table_of(Bot)
 _knowledge = table_of(KnowledgeEntry)
@@ -33,6 +35,8 @@ KNOWLEDGE_LIST = Keyset(
 _ONE_BOT = select(_bots).where(
     _bots.c.id == bindparam("bot_id"), _bots.c.organization_id == bindparam("organization_id")
 )
+_NEW_BOTS = NewRows(Bot)
+_NEW_ENTRIES = NewRows(KnowledgeEntry)
 
 
 def could_exist(object_id: str) -> bool:
@@ -72,13 +76,12 @@ async def get_bot(session: AsyncSession, organization_id: str, bot_id: str) -> B
     return bot
 
 
-async def create_bot(session: AsyncSession, organization_id: str, fields: dict[str, Any]) -> Bot:
+async def create_bot(session: AsyncSession, organization_id: str, fields: dict[str, Any]) -> BotOut:
     """``fields``: name, and optionally description, status and any reply setting."""
     now = clock.now()
-    bot = Bot(organization_id=organization_id, created_at=now, updated_at=now, **fields)
-    session.add(bot)
-    await session.flush()
-    return bot
+    row = _NEW_BOTS.row(organization_id=organization_id, created_at=now, updated_at=now, **fields)
+    await _NEW_BOTS.insert(session, row)
+    return BotOut.model_validate(row)
 
 
 async def update_bot(session: AsyncSession, bot: Bot, changes: dict[str, Any]) -> Bot:
@@ -128,9 +131,9 @@ async def get_entry(session: AsyncSession, bot: Bot, entry_id: str) -> Knowledge
 
 async def create_entry(
     session: AsyncSession, bot: Bot, *, question: str, answer: str, tags: list[str]
-) -> KnowledgeEntry:
+) -> KnowledgeOut:
     now = clock.now()
-    entry = KnowledgeEntry(
+    row = _NEW_ENTRIES.row(
         organization_id=bot.organization_id,
         bot_id=bot.id,
         question=question,
@@ -139,10 +142,9 @@ async def create_entry(
         created_at=now,
         updated_at=now,
     )
-    session.add(entry)
-    await session.flush()
+    await _NEW_ENTRIES.insert(session, row)
     _evict_after_commit(session, bot.id)
-    return entry
+    return KnowledgeOut.model_validate(row)
 
 
 async def update_entry(

@@ -120,12 +120,7 @@ async def list_messages(
 async def post_message(
     principal: WriteKey, session: DBSession, conversation_id: str, body: MessageCreate
 ) -> Exchange:
-    conversation = await service.get_conversation(
-        session, principal.organization_id, conversation_id
+    message, reply = await service.send_message(
+        session, principal.organization_id, conversation_id, body.text
     )
-    message, reply = await service.post_message(session, conversation, body.text)
-    return Exchange(
-        conversation_id=conversation.id,
-        message=MessageOut.model_validate(message),
-        reply=MessageOut.model_validate(reply),
-    )
+    return Exchange(conversation_id=message.conversation_id, message=message, reply=reply)

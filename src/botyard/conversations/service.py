@@ -5,20 +5,22 @@ A reply is the best knowledge entry for the user's message when its score reache
 knowledge comes from the process cache, so a message costs a lookup, not a rebuild.
 
 Messages of a conversation get strictly increasing ``created_at`` values (a microsecond apart
-when the clock has not moved), so "oldest first" is always the order they were written in.
+when the clock has not moved), so "oldest first" is always the order they were written in,
+also when several are sent at once (see :func:`_store_exchange`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import CursorResult, Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.bots import service as bots
-from botyard.bots.knowledge_index import knowledge_indexes
+from botyard.bots.knowledge_index import Version, knowledge_indexes, version_columns, version_of
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.models import Conversation, Message
 from botyard.conversations.schemas import ConversationOut, MessageOut
@@ -26,6 +28,7 @@ from botyard.core import clock
 from botyard.core.database import Reader, read_rows, table_of
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import Keyset, Page
+from botyard.core.rows import NewRows
 from botyard.core.timefmt import clamp_time, with_zone
 from botyard.webhooks import events
 
@@ -183,41 +186,166 @@ async def list_messages(
     return await MESSAGE_LIST.page(source, values, limit=limit, cursor=cursor)
 
 
+async def send_message(
+    session: AsyncSession,
+    organization_id: str,
+    conversation_id: str,
+    text: str,
+    *,
+    at: datetime | None = None,
+) -> tuple[MessageOut, MessageOut]:
+    """Store the user's message and the bot's reply; returns both as the API shows them.
+
+    One statement reads everything the exchange depends on (:data:`_CHAT`), and the exchange
+    is written with two (:func:`_store_exchange`); ``at`` backdates it (the demo seed).
+    """
+    if not bots.could_exist(conversation_id):
+        raise NotFound("conversation", param="conversation_id")
+    chat = (
+        await session.execute(
+            _CHAT, {"conversation_id": conversation_id, "organization_id": organization_id}
+        )
+    ).first()
+    if chat is None:
+        raise NotFound("conversation", param="conversation_id")
+    if chat.status != "open":
+        raise _closed()
+    if chat.bot_status != "active":
+        raise Conflict("bot_paused", "This bot is paused; resume it to get replies.")
+    events.note_endpoints(session, organization_id, chat.any_endpoint)
+    bot = _ReplyingBot(chat.bot_id, chat.language, chat.answer_threshold, chat.fallback_message)
+    version = version_of(chat.language, chat.knowledge_entries, chat.knowledge_updated_at)
+    reply = await choose_reply(session, bot, text, version=version)
+    asked, answer = await _store_exchange(session, chat, text, reply, at)
+    await events.emit(session, organization_id, "message.created", asked)
+    await events.emit(session, organization_id, "message.created", answer)
+    if reply.answer_source == "fallback":
+        await events.emit(session, organization_id, "message.unanswered", asked)
+    return asked, answer
+
+
 async def post_message(
     session: AsyncSession, conversation: Conversation, text: str, *, at: datetime | None = None
-) -> tuple[Message, Message]:
-    """Store the user's message and the bot's reply; returns both (``at`` as above)."""
-    if conversation.status != "open":
-        raise Conflict(
-            "conversation_closed", "This conversation is closed; start a new one to continue."
-        )
-    bot = await bots.get_bot(session, conversation.organization_id, conversation.bot_id)
-    if bot.status != "active":
-        raise Conflict("bot_paused", "This bot is paused; resume it to get replies.")
-    reply = await choose_reply(session, bot, text)
-    asked_at = max(at or clock.now(), conversation.updated_at + TICK)
-    message = _message(conversation, "user", text, asked_at)
-    answer = _message(
-        conversation,
-        "bot",
-        reply.text,
-        asked_at + TICK,
+) -> tuple[MessageOut, MessageOut]:
+    """:func:`send_message` for a conversation already loaded, which it keeps up to date."""
+    asked, answer = await send_message(
+        session, conversation.organization_id, conversation.id, text, at=at
+    )
+    set_committed_value(conversation, "updated_at", answer.created_at)
+    return asked, answer
+
+
+_bots = table_of(Bot)
+_knowledge = table_of(KnowledgeEntry)
+
+_ENTRIES, _LATEST_ENTRY = version_columns(_conversations.c.bot_id)
+_CHAT = (
+    select(
+        _conversations.c.id,
+        _conversations.c.organization_id,
+        _conversations.c.bot_id,
+        _conversations.c.status,
+        _conversations.c.updated_at,
+        _bots.c.status.label("bot_status"),
+        _bots.c.language,
+        _bots.c.answer_threshold,
+        _bots.c.fallback_message,
+        _ENTRIES.label("knowledge_entries"),
+        _LATEST_ENTRY.label("knowledge_updated_at"),
+        events.any_endpoint(_conversations.c.organization_id).label("any_endpoint"),
+    )
+    .join_from(_conversations, _bots, _bots.c.id == _conversations.c.bot_id)
+    .where(
+        _conversations.c.id == bindparam("conversation_id"),
+        _conversations.c.organization_id == bindparam("organization_id"),
+    )
+)
+"""A message's one read: the conversation, its bot's reply settings, the version of the bot's
+knowledge (which picks the cached index) and whether any webhook endpoint listens."""
+
+_ADVANCE = (
+    update(_conversations)
+    .where(
+        _conversations.c.id == bindparam("conversation_id"),
+        _conversations.c.status == "open",
+        _conversations.c.updated_at == bindparam("seen"),
+    )
+    .values(updated_at=bindparam("updated_at"))
+)
+"""Moves the conversation to its new last message if nothing moved it since it was read."""
+
+_LOCK = (
+    select(_conversations.c.status, _conversations.c.updated_at)
+    .where(_conversations.c.id == bindparam("conversation_id"))
+    .with_for_update()
+)
+_MOVE = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("conversation_id"))
+    .values(updated_at=bindparam("updated_at"))
+)
+_NEW_MESSAGES = NewRows(Message)
+_ANSWER = select(_knowledge.c.answer).where(_knowledge.c.id == bindparam("knowledge_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class _ReplyingBot:
+    """What a reply needs of its bot, as :data:`_CHAT` read it."""
+
+    id: str
+    language: str
+    answer_threshold: float
+    fallback_message: str
+
+
+async def _store_exchange(
+    session: AsyncSession, chat: Row[*tuple[Any, ...]], text: str, reply: Reply, at: datetime | None
+) -> tuple[MessageOut, MessageOut]:
+    """Write the two messages and move the conversation's ``updated_at`` to the reply.
+
+    The messages must come after every earlier one, so their times are derived from the
+    ``updated_at`` that the update finds. The update first tries the value the lookup read;
+    when a concurrent message (or a close) changed it meanwhile, the row is read again under
+    its lock (PostgreSQL's row lock; on SQLite the update already holds the write lock) and
+    the times are derived again: two messages sent at once are stored one after the other,
+    never interleaved, and none lands in a conversation closed in between.
+    """
+    params = {"conversation_id": chat.id}
+    asked_at = max(at or clock.now(), chat.updated_at + TICK)
+    moved = await session.execute(
+        _ADVANCE, {**params, "seen": chat.updated_at, "updated_at": asked_at + TICK}
+    )
+    if cast(CursorResult[Any], moved).rowcount != 1:
+        current = (await session.execute(_LOCK, params)).first()
+        if current is None:
+            raise NotFound("conversation", param="conversation_id")
+        if current.status != "open":
+            raise _closed()
+        asked_at = max(at or clock.now(), current.updated_at + TICK)
+        await session.execute(_MOVE, {**params, "updated_at": asked_at + TICK})
+    shared = {
+        "organization_id": chat.organization_id,
+        "conversation_id": chat.id,
+        "bot_id": chat.bot_id,
+    }
+    asked = _NEW_MESSAGES.row(**shared, role="user", text=text, created_at=asked_at)
+    answer = _NEW_MESSAGES.row(
+        **shared,
+        role="bot",
+        text=reply.text,
+        created_at=asked_at + TICK,
         answer_source=reply.answer_source,
         knowledge_id=reply.knowledge_id,
         score=reply.score,
     )
-    session.add_all([message, answer])
-    conversation.updated_at = answer.created_at
-    await session.flush()
-    organization_id = conversation.organization_id
-    asked = MessageOut.model_validate(message)
-    await events.emit(session, organization_id, "message.created", asked)
-    await events.emit(
-        session, organization_id, "message.created", MessageOut.model_validate(answer)
+    await _NEW_MESSAGES.insert(session, asked, answer)
+    return MessageOut.model_validate(asked), MessageOut.model_validate(answer)
+
+
+def _closed() -> Conflict:
+    return Conflict(
+        "conversation_closed", "This conversation is closed; start a new one to continue."
     )
-    if reply.answer_source == "fallback":
-        await events.emit(session, organization_id, "message.unanswered", asked)
-    return message, answer
 
 
 async def close_conversation(
@@ -239,15 +367,19 @@ async def close_conversation(
     return conversation
 
 
-async def choose_reply(session: AsyncSession, bot: Bot, text: str) -> Reply:
-    """The best entry's answer if it reaches the bot's threshold, else the fallback."""
-    index = await knowledge_indexes.index_for(session, bot)
+async def choose_reply(
+    session: AsyncSession, bot: _ReplyingBot, text: str, *, version: Version | None = None
+) -> Reply:
+    """The best entry's answer if it reaches the bot's threshold, else the fallback.
+
+    ``version``: the bot's knowledge version if the caller read it (see ``index_for``)."""
+    index = await knowledge_indexes.index_for(session, bot, version)
     matches = await knowledge_indexes.rank(index, text, limit=1)
     best = matches[0] if matches else None
     if best is not None and best.score >= bot.answer_threshold:
-        entry = await session.get(KnowledgeEntry, best.id)
-        if entry is not None:
-            return Reply(entry.answer, "knowledge", entry.id, round(best.score, SCORE_DIGITS))
+        answer = (await session.execute(_ANSWER, {"knowledge_id": best.id})).scalar()
+        if answer is not None:
+            return Reply(answer, "knowledge", best.id, round(best.score, SCORE_DIGITS))
     score = round(best.score, SCORE_DIGITS) if best is not None else 0.0
     return Reply(bot.fallback_message, "fallback", None, score)
 

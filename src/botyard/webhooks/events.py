@@ -3,7 +3,8 @@
 The event row and one delivery row per subscribed endpoint are written with the change, so a
 rolled-back change sends nothing and a crash after the commit loses nothing: the delivery
 worker finds the rows whenever it next looks. Organizations without a subscription write
-nothing at all; the endpoints are read once per transaction.
+nothing at all; the endpoints are read once per transaction, and not even once when the
+service's own lookup already asked whether there are any (:func:`any_endpoint`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Table, insert, select
+from sqlalchemy import ColumnElement, Exists, Table, exists, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -75,6 +76,30 @@ def subscribed(events: list[str], event_type: str) -> bool:
 def forget_subscriptions(session: AsyncSession) -> None:
     """Drop the transaction's cached subscriptions (an endpoint was added or changed)."""
     session.sync_session.info.pop(_SESSION_KEY, None)
+
+
+def any_endpoint(organization_id: ColumnElement[str]) -> Exists:
+    """Whether the organization has an enabled endpoint, as a column for a service's lookup.
+
+    A hot write (a chat message) selects this beside the rows it reads anyway and passes the
+    answer to :func:`note_endpoints`, so that its events cost no query of their own when
+    nobody listens, the common case. Read with the lookup rather than at the first event, it
+    sees the endpoints as they were a few statements earlier in the same transaction."""
+    endpoints = cast(Table, WebhookEndpoint.__table__)
+    return exists().where(
+        endpoints.c.organization_id == organization_id, endpoints.c.enabled.is_(True)
+    )
+
+
+def note_endpoints(session: AsyncSession, organization_id: str, any_enabled: bool) -> None:
+    """Record what :func:`any_endpoint` found: with none, this transaction's events for the
+    organization are dropped without a query (an endpoint added later in the transaction
+    calls :func:`forget_subscriptions`, which forgets this too)."""
+    if not any_enabled:
+        cache: dict[str, list[tuple[str, list[str]]]] = session.sync_session.info.setdefault(
+            _SESSION_KEY, {}
+        )
+        cache.setdefault(organization_id, [])
 
 
 async def _subscriptions(

@@ -207,11 +207,7 @@ async def post_widget_message(
         session, caller.organization_id, caller.bot_id, conversation_id, visitor_token
     )
     message, reply = await conversations.post_message(session, conversation, body.text)
-    return Exchange(
-        conversation_id=conversation.id,
-        message=MessageOut.model_validate(message),
-        reply=MessageOut.model_validate(reply),
-    )
+    return Exchange(conversation_id=conversation.id, message=message, reply=reply)
 
 
 # The script -------------------------------------------------------------------------------

@@ -1,0 +1,166 @@
+"""Messages sent to one conversation at the same time are stored one exchange after another.
+
+Each request reads the conversation, ranks its reply, then writes; the writes derive the new
+messages' times from the conversation's ``updated_at`` as the update finds it (see
+``conversations.service._store_exchange``). The tests hold every request between its read and
+its write, so all of them read the same ``updated_at``, with the clock frozen so that only
+that chaining can order them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event, func, select
+
+from botyard.conversations import service
+from botyard.conversations.models import Conversation, Message
+from botyard.core.clock import FrozenClock
+from tests.bots.factories import add_knowledge, create_bot, org_with_key, start_conversation
+
+WORDS = ("refund", "invoice", "password", "shipping", "export", "billing")
+
+
+def hold_replies(
+    monkeypatch: pytest.MonkeyPatch, before_write: Callable[[], Awaitable[None]]
+) -> None:
+    """Make every message wait in ``before_write`` once its reply is chosen."""
+    choose = service.choose_reply
+
+    async def held(*args: Any, **kwargs: Any) -> service.Reply:
+        reply = await choose(*args, **kwargs)
+        await before_write()
+        return reply
+
+    monkeypatch.setattr(service, "choose_reply", held)
+
+
+async def test_concurrent_messages_keep_their_order_and_count(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    frozen_clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, headers = await org_with_key(app)
+    bot = await create_bot(client, headers)
+    for word in WORDS:
+        await add_knowledge(client, headers, bot["id"], f"Question about {word}", f"Answer {word}")
+    conversation = await start_conversation(client, headers, bot["id"])
+    arrived = 0
+    everyone_read = asyncio.Event()
+
+    async def barrier() -> None:
+        nonlocal arrived
+        arrived += 1
+        if arrived == len(WORDS):
+            everyone_read.set()
+        await everyone_read.wait()
+
+    hold_replies(monkeypatch, barrier)
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/v1/conversations/{conversation['id']}/messages",
+                json={"text": f"question about {word}"},
+                headers=headers,
+            )
+            for word in WORDS
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * len(WORDS), [r.text for r in responses]
+
+    listed = await client.get(
+        f"/v1/conversations/{conversation['id']}/messages?limit=100", headers=headers
+    )
+    messages = listed.json()["data"]
+    assert len(messages) == 1 + 2 * len(WORDS)
+    times = [m["created_at"] for m in messages]
+    async with app.state.sessionmaker() as session:
+        stored = (
+            await session.execute(
+                select(Message.created_at)
+                .where(Message.conversation_id == conversation["id"])
+                .order_by(Message.created_at, Message.id)
+            )
+        ).scalars()
+        exact = list(stored)
+        updated_at = await session.scalar(
+            select(Conversation.updated_at).where(Conversation.id == conversation["id"])
+        )
+    assert exact == sorted(set(exact)), "two messages share a time"
+    assert updated_at == exact[-1]
+    assert times == sorted(times)
+    exchanges = messages[1:]
+    for asked, answer in zip(exchanges[::2], exchanges[1::2], strict=True):
+        assert (asked["role"], answer["role"]) == ("user", "bot")
+        word = asked["text"].removeprefix("question about ")
+        assert answer["text"] == f"Answer {word}", "a reply is stored beside another question"
+    by_id = {m["id"]: m for m in messages}
+    for response in responses:
+        exchange = response.json()
+        assert by_id[exchange["message"]["id"]] == exchange["message"]
+        assert by_id[exchange["reply"]["id"]] == exchange["reply"]
+
+
+async def test_a_message_racing_a_close_is_refused_and_stores_nothing(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, headers = await org_with_key(app)
+    bot = await create_bot(client, headers)
+    conversation = await start_conversation(client, headers, bot["id"])
+
+    async def close_meanwhile() -> None:
+        closed = await client.patch(
+            f"/v1/conversations/{conversation['id']}", json={"status": "closed"}, headers=headers
+        )
+        assert closed.status_code == 200, closed.text
+
+    hold_replies(monkeypatch, close_meanwhile)
+    response = await client.post(
+        f"/v1/conversations/{conversation['id']}/messages",
+        json={"text": "anyone there?"},
+        headers=headers,
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "conversation_closed"
+    async with app.state.sessionmaker() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.conversation_id == conversation["id"])
+        )
+    assert count == 1  # the welcome only
+
+
+async def test_a_message_costs_four_statements_when_no_webhook_listens(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """One read (conversation, bot, knowledge version, whether any endpoint listens), the
+    answer's text, the conversation's update and one insert of both messages: no query per
+    webhook event, no ORM flush, no separate bot or version lookup."""
+    _, headers = await org_with_key(app)
+    bot = await create_bot(client, headers)
+    await add_knowledge(client, headers, bot["id"], "How do I get a refund?", "Ask billing.")
+    conversation = await start_conversation(client, headers, bot["id"])
+    url = f"/v1/conversations/{conversation['id']}/messages"
+    assert (await client.post(url, json={"text": "refund"}, headers=headers)).status_code == 201
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(" ".join(args[2].split())[:60])
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = await client.post(url, json={"text": "a refund please"}, headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.json()["reply"]["text"] == "Ask billing."
+    assert [s.split()[0] for s in statements] == ["SELECT", "SELECT", "UPDATE", "INSERT"], (
+        statements
+    )
