@@ -91,6 +91,8 @@ def endpoints(bot_id: str, conversation_id: str, analytics_bot: str) -> list[End
         Endpoint("create a bot", "POST", "/v1/bots", body={"name": "Bench bot"}, target=0.30),
         Endpoint("analytics", "GET", f"/v1/analytics?bot_id={analytics_bot}", target=0.10),
         Endpoint("/v1/me", "GET", "/v1/me"),
+        # The process alone, without /healthz's database probe: ratio_to_livez = ratio / this.
+        Endpoint("/livez", "GET", "/livez"),
     ]
 
 
