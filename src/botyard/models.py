@@ -1,5 +1,6 @@
 """Every table, imported in one place so Alembic and tests see the whole schema."""
 
+from botyard.analytics.models import MessageHour
 from botyard.api_keys.models import ApiKey, ApiKeyAddress
 from botyard.audit.models import AuditEvent
 from botyard.bots.models import Bot, KnowledgeEntry
@@ -30,6 +31,7 @@ __all__ = [
     "KnowledgeEntry",
     "Membership",
     "Message",
+    "MessageHour",
     "Organization",
     "PasswordReset",
     "PublishableKey",

@@ -1,37 +1,85 @@
-"""Conversation and message figures per organization or bot, computed by the database.
-
-Every figure is a SQL aggregate grouped by an hour or day bucket: ``strftime`` on SQLite,
-``date_trunc`` on PostgreSQL, both in UTC. Python only fills in the empty buckets and divides
-the counts into rates, so the cost does not grow with the number of rows returned.
+"""Conversation and message figures per organization or bot, totals and series.
 
 Definitions: a conversation counts in the bucket it started in, and so do its end user (for
 unique users) and all its messages (for messages per conversation); a message counts in the
 bucket it was sent in. The answered and fallback rates are shares of the bot's replies to
-end users; welcome messages are not replies.
+end users; welcome messages are not replies. Buckets are UTC hours or days.
+
+A request reads counters kept as messages are written, so its cost follows the hours and
+conversations of the period, not its messages:
+
+- Messages: ``analytics_message_hours`` holds one row per bot and UTC hour with the counts
+  of ``MESSAGE_FIGURES``. ``count_messages`` adds new messages to their hours with one
+  ``INSERT ... SELECT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`` in the transaction
+  that inserts them, so a counter is exactly its messages whatever writers run at once: the
+  database applies each addition to the row as it then stands (PostgreSQL holds the row
+  lock until commit, SQLite has one writer at a time), and a rolled-back message takes its
+  addition with it. Migration 0007 counted the messages already there with the same
+  aggregate over all of them.
+- A period that starts or ends inside an hour takes that hour's counters minus the messages
+  of the hour that fall outside the period, read from ``messages``: at most two partial
+  hours of rows, and by default (up to now) nothing lies beyond the end.
+- Conversations are read from ``conversations`` within the period exactly, since unique end
+  users do not add up across hours. Each carries ``message_count`` (its welcome message at
+  start, then ``post_message`` adds two in the UPDATE it makes anyway), so messages per
+  conversation need no join with ``messages``.
+
+Messages are never edited or deleted one by one: they go with their bot or organization, and
+so do the counter rows (ON DELETE CASCADE). A new way of writing messages must count them.
+
+Every figure is a SQL aggregate grouped by bucket; Python fills in the empty buckets and
+divides counts into rates. The statements are built once per interval and filter.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, distinct, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Insert,
+    Select,
+    String,
+    bindparam,
+    case,
+    distinct,
+    func,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
+from botyard.analytics.models import MessageHour
 from botyard.analytics.schemas import Analytics, Figures, Interval, Point
 from botyard.conversations.models import Conversation, Message
 from botyard.core import clock
+from botyard.core.database import UTCDateTime
 from botyard.core.errors import APIError
 from botyard.core.timefmt import EARLIEST, LATEST, rfc3339, within_calendar
 
 DEFAULT_PERIOD = timedelta(days=7)
 STEPS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 MAX_PERIODS: dict[str, timedelta] = {"hour": timedelta(days=31), "day": timedelta(days=366)}
-SQLITE_FORMATS = {"hour": "%Y-%m-%dT%H:00:00", "day": "%Y-%m-%dT00:00:00"}
 RATE_DIGITS = 4
 AVERAGE_DIGITS = 2
+HOUR = STEPS["hour"]
+
+MESSAGE_FIGURES: dict[str, ColumnElement[bool]] = {
+    "user_messages": Message.role == "user",
+    "bot_messages": Message.role == "bot",
+    "knowledge_replies": Message.answer_source == "knowledge",
+    "fallback_replies": Message.answer_source == "fallback",
+}
+"""What each counter of ``analytics_message_hours`` counts."""
 
 
 def resolve_period(
@@ -50,6 +98,12 @@ def resolve_period(
             + (" or use interval=day." if interval == "hour" else "."),
         )
     return start, end
+
+
+async def count_messages(session: AsyncSession, message_ids: list[str]) -> None:
+    """Add messages just inserted (and flushed) in this transaction to their hours' counters."""
+    dialect = session.get_bind().dialect.name
+    await session.execute(_COUNT_MESSAGES[dialect], {"ids": message_ids})
 
 
 @dataclass
@@ -86,87 +140,52 @@ async def compute(
     end: datetime,
     interval: Interval,
 ) -> Analytics:
-    dialect = session.get_bind().dialect.name
-    buckets: dict[datetime, _Counts] = {}
     step = STEPS[interval]
+    buckets: dict[datetime, _Counts] = {}
     at = _floor(start, interval)
     while at < end:
         buckets[at] = _Counts()
         at += step
 
-    conversation_filter = _period_filter(
-        Conversation.organization_id == organization_id,
-        Conversation.created_at,
-        Conversation.bot_id,
-        bot_id,
-        start,
-        end,
-    )
-    conversation_bucket = _bucket(Conversation.created_at, interval, dialect)
-    conversation_rows = await session.execute(
-        select(
-            conversation_bucket,
-            func.count(distinct(Conversation.id)),
-            func.count(distinct(Conversation.external_user_id)),
-            func.count(Message.id),
-        )
-        .select_from(Conversation)
-        .outerjoin(Message, Message.conversation_id == Conversation.id)
-        .where(*conversation_filter)
-        .group_by(conversation_bucket)
-    )
-    for bucket, conversations, end_users, messages in conversation_rows:
-        counts = buckets[_bucket_start(bucket)]
+    statements = _statements(interval, by_bot=bot_id is not None)
+    last_hour = _floor(end, "hour")
+    params = {
+        "organization_id": organization_id,
+        "start": start,
+        "end": end,
+        "first_hour": _floor(start, "hour"),
+        "after_last_hour": last_hour + HOUR if last_hour < end else end,
+    }
+    if bot_id is not None:
+        params["bot_id"] = bot_id
+
+    totals = _Counts()
+    for bucket, conversations, end_users, messages in await session.execute(
+        statements.conversations, params
+    ):
+        if bucket is None:  # the row of the whole period: end users do not add up
+            totals.end_users = end_users
+            continue
+        counts = buckets[bucket]
         counts.conversations = conversations
         counts.end_users = end_users
-        counts.conversation_messages = messages
+        counts.conversation_messages = int(messages)
+        totals.conversations += conversations
+        totals.conversation_messages += int(messages)
 
-    message_bucket = _bucket(Message.created_at, interval, dialect)
-    message_rows = await session.execute(
-        select(
-            message_bucket,
-            _count_where(Message.role == "user"),
-            _count_where(Message.role == "bot"),
-            _count_where(Message.answer_source == "knowledge"),
-            _count_where(Message.answer_source == "fallback"),
-        )
-        .where(
-            *_period_filter(
-                Message.organization_id == organization_id,
-                Message.created_at,
-                Message.bot_id,
-                bot_id,
-                start,
-                end,
-            )
-        )
-        .group_by(message_bucket)
-    )
-    for bucket, user, bot, knowledge, fallback in message_rows:
-        counts = buckets[_bucket_start(bucket)]
+    for bucket, user, bot, knowledge, fallback in await session.execute(
+        statements.messages, params
+    ):
+        counts = buckets[bucket]
         counts.user_messages = int(user)
         counts.bot_messages = int(bot)
         counts.knowledge_replies = int(knowledge)
         counts.fallback_replies = int(fallback)
+        totals.user_messages += counts.user_messages
+        totals.bot_messages += counts.bot_messages
+        totals.knowledge_replies += counts.knowledge_replies
+        totals.fallback_replies += counts.fallback_replies
 
-    # Distinct end users do not add up across buckets, so the total is its own query.
-    total_end_users = await session.scalar(
-        select(func.count(distinct(Conversation.external_user_id))).where(*conversation_filter)
-    )
-    totals = _Counts(
-        end_users=int(total_end_users or 0),
-        **{
-            name: sum(getattr(counts, name) for counts in buckets.values())
-            for name in (
-                "conversations",
-                "conversation_messages",
-                "user_messages",
-                "bot_messages",
-                "knowledge_replies",
-                "fallback_replies",
-            )
-        },
-    )
     return Analytics(
         bot_id=bot_id,
         from_=start,
@@ -179,41 +198,159 @@ async def compute(
     )
 
 
-def _period_filter(
-    organization: ColumnElement[bool],
-    created_at: InstrumentedAttribute[datetime],
-    bot_column: InstrumentedAttribute[str],
-    bot_id: str | None,
-    start: datetime,
-    end: datetime,
-) -> list[ColumnElement[bool]]:
-    conditions = [organization, created_at >= start, created_at < end]
-    if bot_id is not None:
-        conditions.append(bot_column == bot_id)
-    return conditions
+class utc_hour(FunctionElement[datetime]):
+    """The start of the UTC hour a time falls in, as the database computes it.
 
-
-def _bucket(column: InstrumentedAttribute[datetime], interval: Interval, dialect: str) -> Any:
-    """The start of the column's UTC hour or day, as the database computes it.
-
-    The unit and format are SQL literals, not parameters: PostgreSQL only accepts the same
-    expression in SELECT and GROUP BY when it is textually identical.
+    SQLite gets the text form in which SQLAlchemy stores times, so the value compares with
+    stored ones and reads back as a datetime; PostgreSQL gets a ``timestamptz``. The units
+    are SQL literals: PostgreSQL accepts the same expression in SELECT and GROUP BY only when
+    it is textually identical.
     """
-    if dialect == "postgresql":
-        return func.date_trunc(
-            literal_column(f"'{interval}'"), func.timezone(literal_column("'UTC'"), column)
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "utc_hour"
+
+
+class utc_day(FunctionElement[datetime]):
+    """The start of the UTC day a time falls in (see ``utc_hour``)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "utc_day"
+
+
+def _sqlite_start(text_format: str) -> Any:
+    def compile_(element: FunctionElement[datetime], compiler: SQLCompiler, **kw: Any) -> str:
+        return f"strftime('{text_format}', {compiler.process(element.clauses, **kw)})"
+
+    return compile_
+
+
+def _postgresql_start(unit: str) -> Any:
+    def compile_(element: FunctionElement[datetime], compiler: SQLCompiler, **kw: Any) -> str:
+        value = compiler.process(element.clauses, **kw)
+        return f"timezone('UTC', date_trunc('{unit}', timezone('UTC', {value})))"
+
+    return compile_
+
+
+compiles(utc_hour, "sqlite")(_sqlite_start("%Y-%m-%d %H:00:00.000000"))
+compiles(utc_day, "sqlite")(_sqlite_start("%Y-%m-%d 00:00:00.000000"))
+compiles(utc_hour, "postgresql")(_postgresql_start("hour"))
+compiles(utc_day, "postgresql")(_postgresql_start("day"))
+BUCKETS: dict[str, type[utc_hour] | type[utc_day]] = {"hour": utc_hour, "day": utc_day}
+
+
+def _message_hours(*conditions: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
+    """The counter rows of the messages that meet the conditions: the single definition."""
+    hour = utc_hour(Message.created_at)
+    return (
+        select(
+            Message.organization_id,
+            Message.bot_id,
+            hour,
+            *(func.sum(case((counted, 1), else_=0)) for counted in MESSAGE_FIGURES.values()),
         )
-    return func.strftime(literal_column(f"'{SQLITE_FORMATS[interval]}'"), column)
+        .where(*conditions)
+        .group_by(Message.organization_id, Message.bot_id, hour)
+    )
 
 
-def _bucket_start(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def _count_messages(insert: Any) -> Insert:
+    names = ["organization_id", "bot_id", "hour", *MESSAGE_FIGURES]
+    rows = _message_hours(Message.id.in_(bindparam("ids", expanding=True)))
+    table = MessageHour.__table__
+    statement = insert(table).from_select(names, rows)
+    return statement.on_conflict_do_update(
+        index_elements=["organization_id", "bot_id", "hour"],
+        set_={name: table.c[name] + statement.excluded[name] for name in MESSAGE_FIGURES},
+    )
 
 
-def _count_where(condition: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+_COUNT_MESSAGES = {
+    "sqlite": _count_messages(sqlite.insert),
+    "postgresql": _count_messages(postgresql.insert),
+}
+
+
+@dataclass(frozen=True)
+class _Statements:
+    conversations: CompoundSelect[*tuple[Any, ...]]
+    """(bucket, conversations, end users, messages) per bucket, then (None, None, end users
+    of the whole period, None)."""
+    messages: Select[*tuple[Any, ...]]
+    """(bucket, *MESSAGE_FIGURES) per bucket with messages."""
+
+
+_START = bindparam("start", type_=UTCDateTime())
+_END = bindparam("end", type_=UTCDateTime())
+_FIRST_HOUR = bindparam("first_hour", type_=UTCDateTime())
+_AFTER_LAST_HOUR = bindparam("after_last_hour", type_=UTCDateTime())
+
+
+@functools.cache
+def _statements(interval: Interval, *, by_bot: bool) -> _Statements:
+    organization = bindparam("organization_id", type_=String())
+    bot = bindparam("bot_id", type_=String())
+
+    started = [
+        Conversation.organization_id == organization,
+        Conversation.created_at >= _START,
+        Conversation.created_at < _END,
+    ]
+    if by_bot:
+        started.append(Conversation.bot_id == bot)
+    bucket = BUCKETS[interval](Conversation.created_at)
+    conversations: CompoundSelect[*tuple[Any, ...]] = union_all(
+        select(
+            bucket,
+            func.count(),
+            func.count(distinct(Conversation.external_user_id)),
+            func.sum(Conversation.message_count),
+        )
+        .where(*started)
+        .group_by(bucket),
+        select(null(), null(), func.count(distinct(Conversation.external_user_id)), null()).where(
+            *started
+        ),
+    )
+
+    hours = [
+        MessageHour.organization_id == organization,
+        MessageHour.hour >= _FIRST_HOUR,
+        MessageHour.hour < _END,
+    ]
+    if by_bot:
+        hours.append(MessageHour.bot_id == bot)
+
+    def outside(
+        after: ColumnElement[datetime], before: ColumnElement[datetime]
+    ) -> Select[*tuple[Any, ...]]:
+        """Messages of the first or last hour that fall outside the period, negated."""
+        conditions = [
+            Message.organization_id == organization,
+            Message.created_at >= after,
+            Message.created_at < before,
+        ]
+        if by_bot:
+            conditions.append(Message.bot_id == bot)
+        return select(
+            Message.created_at,
+            *(-case((counted, 1), else_=0) for counted in MESSAGE_FIGURES.values()),
+        ).where(*conditions)
+
+    counters = [getattr(MessageHour, name) for name in MESSAGE_FIGURES]
+    rows = union_all(
+        select(MessageHour.hour.label("at"), *counters).where(*hours),
+        outside(_FIRST_HOUR, _START),
+        outside(_END, _AFTER_LAST_HOUR),
+    ).subquery()
+    bucket = BUCKETS[interval](rows.c.at)
+    messages = select(bucket, *(func.sum(rows.c[name]) for name in MESSAGE_FIGURES)).group_by(
+        bucket
+    )
+    return _Statements(conversations=conversations, messages=messages)
 
 
 def _floor(value: datetime, interval: Interval) -> datetime:

@@ -19,6 +19,7 @@ from sqlalchemy import CursorResult, Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from botyard.analytics import service as analytics
 from botyard.bots import service as bots
 from botyard.bots.knowledge_index import Version, knowledge_indexes, version_columns, version_of
 from botyard.bots.models import Bot, KnowledgeEntry
@@ -90,12 +91,14 @@ async def start_conversation(
         status="open",
         created_at=now,
         updated_at=now,
+        message_count=1,  # the welcome message
     )
     session.add(conversation)
     await session.flush()
     welcome = _message(conversation, "bot", bot.welcome_message, now, answer_source="welcome")
     session.add(welcome)
     await session.flush()
+    await analytics.count_messages(session, [welcome.id])
     organization_id = conversation.organization_id
     await events.emit(
         session,
@@ -197,7 +200,8 @@ async def send_message(
     """Store the user's message and the bot's reply; returns both as the API shows them.
 
     One statement reads everything the exchange depends on (:data:`_CHAT`), and the exchange
-    is written with two (:func:`_store_exchange`); ``at`` backdates it (the demo seed).
+    is written with two (:func:`_store_exchange`), plus the analytics counters' addition;
+    ``at`` backdates it (the demo seed).
     """
     if not bots.could_exist(conversation_id):
         raise NotFound("conversation", param="conversation_id")
@@ -270,9 +274,10 @@ _ADVANCE = (
         _conversations.c.status == "open",
         _conversations.c.updated_at == bindparam("seen"),
     )
-    .values(updated_at=bindparam("updated_at"))
+    .values(updated_at=bindparam("updated_at"), message_count=_conversations.c.message_count + 2)
 )
-"""Moves the conversation to its new last message if nothing moved it since it was read."""
+"""Moves the conversation to its new last message if nothing moved it since it was read, and
+counts the exchange's two messages (``message_count``, for analytics)."""
 
 _LOCK = (
     select(_conversations.c.status, _conversations.c.updated_at)
@@ -282,7 +287,7 @@ _LOCK = (
 _MOVE = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation_id"))
-    .values(updated_at=bindparam("updated_at"))
+    .values(updated_at=bindparam("updated_at"), message_count=_conversations.c.message_count + 2)
 )
 _NEW_MESSAGES = NewRows(Message)
 _ANSWER = select(_knowledge.c.answer).where(_knowledge.c.id == bindparam("knowledge_id"))
@@ -301,7 +306,8 @@ class _ReplyingBot:
 async def _store_exchange(
     session: AsyncSession, chat: Row[*tuple[Any, ...]], text: str, reply: Reply, at: datetime | None
 ) -> tuple[MessageOut, MessageOut]:
-    """Write the two messages and move the conversation's ``updated_at`` to the reply.
+    """Write the two messages, move the conversation's ``updated_at`` to the reply, and count
+    them (``message_count`` in the same update, then the analytics hours).
 
     The messages must come after every earlier one, so their times are derived from the
     ``updated_at`` that the update finds. The update first tries the value the lookup read;
@@ -339,6 +345,7 @@ async def _store_exchange(
         score=reply.score,
     )
     await _NEW_MESSAGES.insert(session, asked, answer)
+    await analytics.count_messages(session, [asked["id"], answer["id"]])
     return MessageOut.model_validate(asked), MessageOut.model_validate(answer)
 
 
