@@ -14,8 +14,8 @@ conversations of the period, not its messages:
   that inserts them, so a counter is exactly its messages whatever writers run at once: the
   database applies each addition to the row as it then stands (PostgreSQL holds the row
   lock until commit, SQLite has one writer at a time), and a rolled-back message takes its
-  addition with it. Migration 0007 counted the messages already there with the same
-  aggregate over all of them.
+  addition with it. The migration that made the table counted the messages already there
+  with the same aggregate over all of them.
 - A period that starts or ends inside an hour takes that hour's counters minus the messages
   of the hour that fall outside the period, read from ``messages``: at most two partial
   hours of rows, and by default (up to now) nothing lies beyond the end.
@@ -45,9 +45,9 @@ from sqlalchemy import (
     Select,
     String,
     bindparam,
-    case,
     distinct,
     func,
+    literal_column,
     null,
     select,
     union_all,
@@ -73,13 +73,18 @@ RATE_DIGITS = 4
 AVERAGE_DIGITS = 2
 HOUR = STEPS["hour"]
 
+# The statements use the tables' columns: Core statements skip the ORM's execution steps.
+_MESSAGES = Message.__table__.c
+_CONVERSATIONS = Conversation.__table__.c
+_HOURS = MessageHour.__table__.c
+
 MESSAGE_FIGURES: dict[str, ColumnElement[bool]] = {
-    "user_messages": Message.role == "user",
-    "bot_messages": Message.role == "bot",
-    "knowledge_replies": Message.answer_source == "knowledge",
-    "fallback_replies": Message.answer_source == "fallback",
+    "user_messages": _MESSAGES.role == "user",
+    "bot_messages": _MESSAGES.role == "bot",
+    "knowledge_replies": _MESSAGES.answer_source == "knowledge",
+    "fallback_replies": _MESSAGES.answer_source == "fallback",
 }
-"""What each counter of ``analytics_message_hours`` counts."""
+"""Which messages each counter of ``analytics_message_hours`` counts."""
 
 
 def resolve_period(
@@ -154,6 +159,7 @@ async def compute(
         "start": start,
         "end": end,
         "first_hour": _floor(start, "hour"),
+        "last_hour": last_hour,
         "after_last_hour": last_hour + HOUR if last_hour < end else end,
     }
     if bot_id is not None:
@@ -201,10 +207,12 @@ async def compute(
 class utc_hour(FunctionElement[datetime]):
     """The start of the UTC hour a time falls in, as the database computes it.
 
-    SQLite gets the text form in which SQLAlchemy stores times, so the value compares with
-    stored ones and reads back as a datetime; PostgreSQL gets a ``timestamptz``. The units
-    are SQL literals: PostgreSQL accepts the same expression in SELECT and GROUP BY only when
-    it is textually identical.
+    SQLite stores times as text of one fixed width (``2031-01-05 09:15:00.000000``, what
+    SQLAlchemy writes), so the hour is a prefix of it, padded back to that form: it compares
+    with stored times and reads back as a datetime (``substr`` costs a fraction of
+    ``strftime``, which parses the text). PostgreSQL gets a ``timestamptz``. The units are
+    SQL literals: PostgreSQL accepts the same expression in SELECT and GROUP BY only when it
+    is textually identical.
     """
 
     type = UTCDateTime()
@@ -220,9 +228,9 @@ class utc_day(FunctionElement[datetime]):
     name = "utc_day"
 
 
-def _sqlite_start(text_format: str) -> Any:
+def _sqlite_start(prefix: int, padding: str) -> Any:
     def compile_(element: FunctionElement[datetime], compiler: SQLCompiler, **kw: Any) -> str:
-        return f"strftime('{text_format}', {compiler.process(element.clauses, **kw)})"
+        return f"substr({compiler.process(element.clauses, **kw)}, 1, {prefix}) || '{padding}'"
 
     return compile_
 
@@ -235,36 +243,32 @@ def _postgresql_start(unit: str) -> Any:
     return compile_
 
 
-compiles(utc_hour, "sqlite")(_sqlite_start("%Y-%m-%d %H:00:00.000000"))
-compiles(utc_day, "sqlite")(_sqlite_start("%Y-%m-%d 00:00:00.000000"))
+compiles(utc_hour, "sqlite")(_sqlite_start(13, ":00:00.000000"))
+compiles(utc_day, "sqlite")(_sqlite_start(10, " 00:00:00.000000"))
 compiles(utc_hour, "postgresql")(_postgresql_start("hour"))
 compiles(utc_day, "postgresql")(_postgresql_start("day"))
 BUCKETS: dict[str, type[utc_hour] | type[utc_day]] = {"hour": utc_hour, "day": utc_day}
 
 
-def _message_hours(*conditions: ColumnElement[bool]) -> Select[*tuple[Any, ...]]:
-    """The counter rows of the messages that meet the conditions: the single definition."""
-    hour = utc_hour(Message.created_at)
-    return (
-        select(
-            Message.organization_id,
-            Message.bot_id,
-            hour,
-            *(func.sum(case((counted, 1), else_=0)) for counted in MESSAGE_FIGURES.values()),
-        )
-        .where(*conditions)
-        .group_by(Message.organization_id, Message.bot_id, hour)
-    )
+def _counted(*, negated: bool = False) -> list[ColumnElement[int]]:
+    """The counts of MESSAGE_FIGURES over the messages selected."""
+    counts = {name: func.count().filter(counted) for name, counted in MESSAGE_FIGURES.items()}
+    return [(-count if negated else count).label(name) for name, count in counts.items()]
 
 
 def _count_messages(insert: Any) -> Insert:
-    names = ["organization_id", "bot_id", "hour", *MESSAGE_FIGURES]
-    rows = _message_hours(Message.id.in_(bindparam("ids", expanding=True)))
-    table = MessageHour.__table__
-    statement = insert(table).from_select(names, rows)
+    hour = utc_hour(_MESSAGES.created_at)
+    rows = (
+        select(_MESSAGES.organization_id, _MESSAGES.bot_id, hour, *_counted())
+        .where(_MESSAGES.id.in_(bindparam("ids", expanding=True)))
+        .group_by(_MESSAGES.organization_id, _MESSAGES.bot_id, hour)
+    )
+    statement = insert(MessageHour.__table__).from_select(
+        ["organization_id", "bot_id", "hour", *MESSAGE_FIGURES], rows
+    )
     return statement.on_conflict_do_update(
         index_elements=["organization_id", "bot_id", "hour"],
-        set_={name: table.c[name] + statement.excluded[name] for name in MESSAGE_FIGURES},
+        set_={name: _HOURS[name] + statement.excluded[name] for name in MESSAGE_FIGURES},
     )
 
 
@@ -286,6 +290,7 @@ class _Statements:
 _START = bindparam("start", type_=UTCDateTime())
 _END = bindparam("end", type_=UTCDateTime())
 _FIRST_HOUR = bindparam("first_hour", type_=UTCDateTime())
+_LAST_HOUR = bindparam("last_hour", type_=UTCDateTime())
 _AFTER_LAST_HOUR = bindparam("after_last_hour", type_=UTCDateTime())
 
 
@@ -294,57 +299,38 @@ def _statements(interval: Interval, *, by_bot: bool) -> _Statements:
     organization = bindparam("organization_id", type_=String())
     bot = bindparam("bot_id", type_=String())
 
+    def owned(table: Any) -> list[ColumnElement[bool]]:
+        conditions = [table.organization_id == organization]
+        return [*conditions, table.bot_id == bot] if by_bot else conditions
+
     started = [
-        Conversation.organization_id == organization,
-        Conversation.created_at >= _START,
-        Conversation.created_at < _END,
+        *owned(_CONVERSATIONS),
+        _CONVERSATIONS.created_at >= _START,
+        _CONVERSATIONS.created_at < _END,
     ]
-    if by_bot:
-        started.append(Conversation.bot_id == bot)
-    bucket = BUCKETS[interval](Conversation.created_at)
+    bucket = BUCKETS[interval](_CONVERSATIONS.created_at)
+    end_users = func.count(distinct(_CONVERSATIONS.external_user_id))
     conversations: CompoundSelect[*tuple[Any, ...]] = union_all(
-        select(
-            bucket,
-            func.count(),
-            func.count(distinct(Conversation.external_user_id)),
-            func.sum(Conversation.message_count),
-        )
+        select(bucket, func.count(), end_users, func.sum(_CONVERSATIONS.message_count))
         .where(*started)
         .group_by(bucket),
-        select(null(), null(), func.count(distinct(Conversation.external_user_id)), null()).where(
-            *started
-        ),
+        select(null(), null(), end_users, null()).where(*started),
     )
 
-    hours = [
-        MessageHour.organization_id == organization,
-        MessageHour.hour >= _FIRST_HOUR,
-        MessageHour.hour < _END,
-    ]
-    if by_bot:
-        hours.append(MessageHour.bot_id == bot)
+    def outside(hour: Any, after: Any, before: Any) -> Select[*tuple[Any, ...]]:
+        """The messages of ``hour`` in [after, before), outside the period: subtracted."""
+        return (
+            select(hour.label("at"), *_counted(negated=True))
+            .where(*owned(_MESSAGES), _MESSAGES.created_at >= after, _MESSAGES.created_at < before)
+            .having(func.count() > literal_column("0"))
+        )
 
-    def outside(
-        after: ColumnElement[datetime], before: ColumnElement[datetime]
-    ) -> Select[*tuple[Any, ...]]:
-        """Messages of the first or last hour that fall outside the period, negated."""
-        conditions = [
-            Message.organization_id == organization,
-            Message.created_at >= after,
-            Message.created_at < before,
-        ]
-        if by_bot:
-            conditions.append(Message.bot_id == bot)
-        return select(
-            Message.created_at,
-            *(-case((counted, 1), else_=0) for counted in MESSAGE_FIGURES.values()),
-        ).where(*conditions)
-
-    counters = [getattr(MessageHour, name) for name in MESSAGE_FIGURES]
     rows = union_all(
-        select(MessageHour.hour.label("at"), *counters).where(*hours),
-        outside(_FIRST_HOUR, _START),
-        outside(_END, _AFTER_LAST_HOUR),
+        select(_HOURS.hour.label("at"), *(_HOURS[name] for name in MESSAGE_FIGURES)).where(
+            *owned(_HOURS), _HOURS.hour >= _FIRST_HOUR, _HOURS.hour < _END
+        ),
+        outside(_FIRST_HOUR, _FIRST_HOUR, _START),
+        outside(_LAST_HOUR, _END, _AFTER_LAST_HOUR),
     ).subquery()
     bucket = BUCKETS[interval](rows.c.at)
     messages = select(bucket, *(func.sum(rows.c[name]) for name in MESSAGE_FIGURES)).group_by(

@@ -34,10 +34,10 @@ INSERT INTO analytics_message_hours
     (organization_id, bot_id, hour, user_messages, bot_messages, knowledge_replies,
      fallback_replies)
 SELECT organization_id, bot_id, {hour},
-    sum(CASE WHEN role = 'user' THEN 1 ELSE 0 END),
-    sum(CASE WHEN role = 'bot' THEN 1 ELSE 0 END),
-    sum(CASE WHEN answer_source = 'knowledge' THEN 1 ELSE 0 END),
-    sum(CASE WHEN answer_source = 'fallback' THEN 1 ELSE 0 END)
+    count(*) FILTER (WHERE role = 'user'),
+    count(*) FILTER (WHERE role = 'bot'),
+    count(*) FILTER (WHERE answer_source = 'knowledge'),
+    count(*) FILTER (WHERE answer_source = 'fallback')
 FROM messages
 WHERE true
 GROUP BY organization_id, bot_id, {hour}
