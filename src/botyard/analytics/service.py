@@ -111,8 +111,19 @@ async def count_messages(session: AsyncSession, message_ids: list[str]) -> None:
     await session.execute(_COUNT_MESSAGES[dialect], {"ids": message_ids})
 
 
+def _floor(value: datetime, interval: Interval) -> datetime:
+    value = value.replace(minute=0, second=0, microsecond=0)
+    return value.replace(hour=0) if interval == "day" else value
+
+
+def _ratio(part: int, whole: int, digits: int) -> float | None:
+    return round(part / whole, digits) if whole else None
+
+
 @dataclass
 class _Counts:
+    """A bucket's or the period's counts, in the order of the statement's columns."""
+
     conversations: int = 0
     end_users: int = 0
     conversation_messages: int = 0
@@ -120,6 +131,15 @@ class _Counts:
     bot_messages: int = 0
     knowledge_replies: int = 0
     fallback_replies: int = 0
+
+    def add(self, other: _Counts) -> None:
+        """All but end users, which do not add up across buckets."""
+        self.conversations += other.conversations
+        self.conversation_messages += other.conversation_messages
+        self.user_messages += other.user_messages
+        self.bot_messages += other.bot_messages
+        self.knowledge_replies += other.knowledge_replies
+        self.fallback_replies += other.fallback_replies
 
     def figures(self) -> dict[str, Any]:
         replies = self.knowledge_replies + self.fallback_replies
@@ -136,6 +156,9 @@ class _Counts:
         }
 
 
+EMPTY = _Counts().figures()
+
+
 async def compute(
     session: AsyncSession,
     organization_id: str,
@@ -145,14 +168,6 @@ async def compute(
     end: datetime,
     interval: Interval,
 ) -> Analytics:
-    step = STEPS[interval]
-    buckets: dict[datetime, _Counts] = {}
-    at = _floor(start, interval)
-    while at < end:
-        buckets[at] = _Counts()
-        at += step
-
-    statements = _statements(interval, by_bot=bot_id is not None)
     last_hour = _floor(end, "hour")
     params = {
         "organization_id": organization_id,
@@ -164,43 +179,29 @@ async def compute(
     }
     if bot_id is not None:
         params["bot_id"] = bot_id
-
+    found: dict[datetime, _Counts] = {}
     totals = _Counts()
-    for bucket, conversations, end_users, messages in await session.execute(
-        statements.conversations, params
-    ):
-        if bucket is None:  # the row of the whole period: end users do not add up
-            totals.end_users = end_users
-            continue
-        counts = buckets[bucket]
-        counts.conversations = conversations
-        counts.end_users = end_users
-        counts.conversation_messages = int(messages)
-        totals.conversations += conversations
-        totals.conversation_messages += int(messages)
+    for bucket, *counts in await session.execute(_statement(interval, bot_id is not None), params):
+        if bucket is None:  # the whole period's row
+            totals.end_users = counts[1]
+        else:
+            found[bucket] = _Counts(*map(int, counts))
+            totals.add(found[bucket])
 
-    for bucket, user, bot, knowledge, fallback in await session.execute(
-        statements.messages, params
-    ):
-        counts = buckets[bucket]
-        counts.user_messages = int(user)
-        counts.bot_messages = int(bot)
-        counts.knowledge_replies = int(knowledge)
-        counts.fallback_replies = int(fallback)
-        totals.user_messages += counts.user_messages
-        totals.bot_messages += counts.bot_messages
-        totals.knowledge_replies += counts.knowledge_replies
-        totals.fallback_replies += counts.fallback_replies
-
+    step = STEPS[interval]
+    series = []
+    at = _floor(start, interval)
+    while at < end:
+        figures = found[at].figures() if at in found else EMPTY
+        series.append(Point(start=at, end=at + step, **figures))
+        at += step
     return Analytics(
         bot_id=bot_id,
         from_=start,
         to=end,
         interval=interval,
         totals=Figures(**totals.figures()),
-        series=[
-            Point(start=at, end=at + step, **counts.figures()) for at, counts in buckets.items()
-        ],
+        series=series,
     )
 
 
@@ -278,24 +279,23 @@ _COUNT_MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
-class _Statements:
-    conversations: CompoundSelect[*tuple[Any, ...]]
-    """(bucket, conversations, end users, messages) per bucket, then (None, None, end users
-    of the whole period, None)."""
-    messages: Select[*tuple[Any, ...]]
-    """(bucket, *MESSAGE_FIGURES) per bucket with messages."""
-
-
 _START = bindparam("start", type_=UTCDateTime())
 _END = bindparam("end", type_=UTCDateTime())
 _FIRST_HOUR = bindparam("first_hour", type_=UTCDateTime())
 _LAST_HOUR = bindparam("last_hour", type_=UTCDateTime())
 _AFTER_LAST_HOUR = bindparam("after_last_hour", type_=UTCDateTime())
+_COUNTS = ["conversations", "end_users", "conversation_messages", *MESSAGE_FIGURES]
 
 
 @functools.cache
-def _statements(interval: Interval, *, by_bot: bool) -> _Statements:
+def _statement(interval: Interval, by_bot: bool) -> CompoundSelect[*tuple[Any, ...]]:
+    """The figures of the period: one row per bucket with any (bucket, *_COUNTS), then one
+    row (NULL, NULL, end users of the whole period, NULL...).
+
+    Conversations are grouped by the bucket they started in; the message counters of each
+    hour the period touches, less the messages of its first and last hour outside it, by
+    the bucket of their hour. The outer query adds up what each part gives a bucket.
+    """
     organization = bindparam("organization_id", type_=String())
     bot = bindparam("bot_id", type_=String())
 
@@ -303,49 +303,56 @@ def _statements(interval: Interval, *, by_bot: bool) -> _Statements:
         conditions = [table.organization_id == organization]
         return [*conditions, table.bot_id == bot] if by_bot else conditions
 
+    def no(*names: str) -> list[Any]:
+        return [literal_column("0").label(name) for name in names]
+
     started = [
         *owned(_CONVERSATIONS),
         _CONVERSATIONS.created_at >= _START,
         _CONVERSATIONS.created_at < _END,
     ]
-    bucket = BUCKETS[interval](_CONVERSATIONS.created_at)
+    start_bucket = BUCKETS[interval](_CONVERSATIONS.created_at)
     end_users = func.count(distinct(_CONVERSATIONS.external_user_id))
-    conversations: CompoundSelect[*tuple[Any, ...]] = union_all(
-        select(bucket, func.count(), end_users, func.sum(_CONVERSATIONS.message_count))
+    conversations = (
+        select(
+            start_bucket.label("at"),
+            func.count().label("conversations"),
+            end_users.label("end_users"),
+            func.sum(_CONVERSATIONS.message_count).label("conversation_messages"),
+            *no(*MESSAGE_FIGURES),
+        )
         .where(*started)
-        .group_by(bucket),
-        select(null(), null(), end_users, null()).where(*started),
+        .group_by(start_bucket)
     )
+    hours = select(
+        _HOURS.hour.label("at"),
+        *no("conversations", "end_users", "conversation_messages"),
+        *(_HOURS[name] for name in MESSAGE_FIGURES),
+    ).where(*owned(_HOURS), _HOURS.hour >= _FIRST_HOUR, _HOURS.hour < _END)
 
     def outside(hour: Any, after: Any, before: Any) -> Select[*tuple[Any, ...]]:
         """The messages of ``hour`` in [after, before), outside the period: subtracted."""
         return (
-            select(hour.label("at"), *_counted(negated=True))
+            select(
+                hour.label("at"),
+                *no("conversations", "end_users", "conversation_messages"),
+                *_counted(negated=True),
+            )
             .where(*owned(_MESSAGES), _MESSAGES.created_at >= after, _MESSAGES.created_at < before)
             .having(func.count() > literal_column("0"))
         )
 
-    rows = union_all(
-        select(_HOURS.hour.label("at"), *(_HOURS[name] for name in MESSAGE_FIGURES)).where(
-            *owned(_HOURS), _HOURS.hour >= _FIRST_HOUR, _HOURS.hour < _END
-        ),
+    parts = union_all(
+        conversations,
+        hours,
         outside(_FIRST_HOUR, _FIRST_HOUR, _START),
         outside(_LAST_HOUR, _END, _AFTER_LAST_HOUR),
     ).subquery()
-    bucket = BUCKETS[interval](rows.c.at)
-    messages = select(bucket, *(func.sum(rows.c[name]) for name in MESSAGE_FIGURES)).group_by(
-        bucket
+    bucket = BUCKETS[interval](parts.c.at)
+    return union_all(
+        select(bucket, *(func.sum(parts.c[name]) for name in _COUNTS)).group_by(bucket),
+        select(null(), null(), end_users, *(null() for _ in _COUNTS[2:])).where(*started),
     )
-    return _Statements(conversations=conversations, messages=messages)
-
-
-def _floor(value: datetime, interval: Interval) -> datetime:
-    value = value.replace(minute=0, second=0, microsecond=0)
-    return value.replace(hour=0) if interval == "day" else value
-
-
-def _ratio(part: int, whole: int, digits: int) -> float | None:
-    return round(part / whole, digits) if whole else None
 
 
 def _supported(value: datetime, param: str) -> datetime:
