@@ -8,7 +8,7 @@ from botyard.analytics import service
 from botyard.analytics.schemas import Analytics, Interval
 from botyard.api_keys.deps import ReadKey
 from botyard.bots import service as bots
-from botyard.core.database import DBSession
+from botyard.core.database import DBReader
 from botyard.core.params import Time
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 @router.get("", summary="Totals and an hourly or daily series for the organization or one bot")
 async def get_analytics(
     principal: ReadKey,
-    session: DBSession,
+    reader: DBReader,
     bot_id: Annotated[str | None, Query(description="Only this bot; all bots if left out")] = None,
     from_: Annotated[
         Time | None,
@@ -30,7 +30,7 @@ async def get_analytics(
 ) -> Analytics:
     start, end = service.resolve_period(from_, to, interval)
     if bot_id is not None:
-        await bots.get_bot(session, principal.organization_id, bot_id)
+        await bots.read_bot(reader, principal.organization_id, bot_id)
     return await service.compute(
-        session, principal.organization_id, bot_id=bot_id, start=start, end=end, interval=interval
+        reader, principal.organization_id, bot_id=bot_id, start=start, end=end, interval=interval
     )

@@ -27,8 +27,9 @@ conversations of the period, not its messages:
 Messages are never edited or deleted one by one: they go with their bot or organization, and
 so do the counter rows (ON DELETE CASCADE). A new way of writing messages must count them.
 
-Every figure is a SQL aggregate grouped by bucket; Python fills in the empty buckets and
-divides counts into rates. The statements are built once per interval and filter.
+Every figure comes from one SQL statement (so from one snapshot, also on a ``Reader``),
+grouped by bucket; Python fills in the empty buckets and divides counts into rates. The
+statement is built once per interval and filter.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from botyard.analytics.models import MessageHour
 from botyard.analytics.schemas import Analytics, Figures, Interval, Point
 from botyard.conversations.models import Conversation, Message
 from botyard.core import clock
-from botyard.core.database import UTCDateTime
+from botyard.core.database import Reader, UTCDateTime, read_rows
 from botyard.core.errors import APIError
 from botyard.core.timefmt import EARLIEST, LATEST, rfc3339, within_calendar
 
@@ -160,7 +161,7 @@ EMPTY = _Counts().figures()
 
 
 async def compute(
-    session: AsyncSession,
+    source: AsyncSession | Reader,
     organization_id: str,
     *,
     bot_id: str | None,
@@ -181,9 +182,10 @@ async def compute(
         params["bot_id"] = bot_id
     found: dict[datetime, _Counts] = {}
     totals = _Counts()
-    for bucket, *counts in await session.execute(_statement(interval, bot_id is not None), params):
+    for row in await read_rows(source, _statement(interval, bot_id is not None), params):
+        bucket, *counts = tuple[Any, ...](row)
         if bucket is None:  # the whole period's row
-            totals.end_users = counts[1]
+            totals.end_users = int(counts[1])
         else:
             found[bucket] = _Counts(*map(int, counts))
             totals.add(found[bucket])
