@@ -137,12 +137,13 @@ async def test_a_message_racing_a_close_is_refused_and_stores_nothing(
     assert count == 1  # the welcome only
 
 
-async def test_a_message_costs_four_statements_when_no_webhook_listens(
+async def test_a_message_costs_five_statements_when_no_webhook_listens(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     """One read (conversation, bot, knowledge version, whether any endpoint listens), the
-    answer's text, the conversation's update and one insert of both messages: no query per
-    webhook event, no ORM flush, no separate bot or version lookup."""
+    answer's text, the conversation's update, one insert of both messages and the addition to
+    the analytics counters: no query per webhook event, no ORM flush, no separate bot or
+    version lookup."""
     _, headers = await org_with_key(app)
     bot = await create_bot(client, headers)
     await add_knowledge(client, headers, bot["id"], "How do I get a refund?", "Ask billing.")
@@ -161,6 +162,12 @@ async def test_a_message_costs_four_statements_when_no_webhook_listens(
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert response.json()["reply"]["text"] == "Ask billing."
-    assert [s.split()[0] for s in statements] == ["SELECT", "SELECT", "UPDATE", "INSERT"], (
-        statements
-    )
+    expected = [
+        "SELECT conversations.id,",
+        "SELECT knowledge_entries.answer ",
+        "UPDATE conversations SET ",
+        "INSERT INTO messages ",
+        "INSERT INTO analytics_message_hours ",
+    ]
+    assert len(statements) == len(expected), statements
+    assert all(s.startswith(e) for s, e in zip(statements, expected, strict=True)), statements

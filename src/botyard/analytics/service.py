@@ -21,7 +21,7 @@ conversations of the period, not its messages:
   hours of rows, and by default (up to now) nothing lies beyond the end.
 - Conversations are read from ``conversations`` within the period exactly, since unique end
   users do not add up across hours. Each carries ``message_count`` (its welcome message at
-  start, then ``post_message`` adds two in the UPDATE it makes anyway), so messages per
+  start, then each exchange adds two in the UPDATE that moves ``updated_at``), so messages per
   conversation need no join with ``messages``.
 
 Messages are never edited or deleted one by one: they go with their bot or organization, and
