@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
 
-from botyard.bots.knowledge_index import KnowledgeIndexCache, _wait_for_the_loop
+from botyard.bots.knowledge_index import ANSWER_OVERHEAD, KnowledgeIndexCache, _wait_for_the_loop
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.ranking import Document, IndexBuilder, KnowledgeIndex
 from tests.factories import make_bot, make_org
+
+DAY = timedelta(days=1)
 
 
 async def add_entry(app: FastAPI, bot: Bot, question: str, answer: str) -> None:
@@ -79,19 +83,52 @@ async def test_the_cache_keeps_only_the_most_recently_used_bots(app: FastAPI) ->
 async def test_the_cache_keeps_its_estimated_bytes_under_the_cap(app: FastAPI) -> None:
     org = await make_org(app)
     bots = [await make_bot(app, org) for _ in range(3)]
+    answer = " ".join(f"word{i}x" for i in range(300))
+    answer_bytes = sys.getsizeof(answer) + ANSWER_OVERHEAD
     for number, bot in enumerate(bots):
-        await add_entry(app, bot, f"question {number}", " ".join(f"word{i}x" for i in range(300)))
+        await add_entry(app, bot, f"question {number}", answer)
     sizing = KnowledgeIndexCache()
     async with app.state.sessionmaker() as session:
         size = (await sizing.index_for(session, bots[0])).estimated_bytes
         cache = KnowledgeIndexCache(max_bytes=int(size * 2.5))
         indexes = [await cache.index_for(session, bot) for bot in bots]
     assert len(cache) == 2  # the third pushed the least recently used one out
-    assert cache.bytes == sum(index.estimated_bytes for index in indexes[1:]) <= cache.max_bytes
+    kept = [index.estimated_bytes + answer_bytes for index in indexes]  # one answer each
+    assert cache.bytes == sum(kept[1:]) <= cache.max_bytes
     cache.evict(bots[1].id)
-    assert (len(cache), cache.bytes) == (1, indexes[2].estimated_bytes)
+    assert (len(cache), cache.bytes) == (1, kept[2])
     cache.configure(max_bytes=size // 2, bot_max_bytes=size)
     assert (len(cache), cache.bytes, cache.bot_max_bytes) == (0, 0, size // 2)
+
+
+async def test_answers_are_kept_with_their_index_while_they_fit(app: FastAPI) -> None:
+    """A reply reads its text from the cache: the answers of the version the index was built
+    from, within a quarter of the bot's budget; an answer beyond it is read when needed."""
+    bot = await make_bot(app, await make_org(app))
+    await add_entry(app, bot, "How do I get a refund?", "Ask billing.")
+    async with app.state.sessionmaker() as session:
+        size = (await KnowledgeIndexCache().index_for(session, bot)).estimated_bytes
+    # A budget of four such indexes leaves the answers a share of one: too little for an
+    # answer as large as the index itself.
+    await add_entry(app, bot, "When are you open?", "Always" + "." * size)
+    cache = KnowledgeIndexCache(bot_max_bytes=4 * size)
+    async with app.state.sessionmaker() as session:
+        index = await cache.index_for(session, bot)
+    refund, hours = (index.rank(question)[0].id for question in ("refund", "open"))
+    assert cache.answer(bot.id, index, refund) == "Ask billing."
+    assert cache.answer(bot.id, index, hours) is None  # over the share: read it instead
+    assert cache.bytes == index.estimated_bytes + sys.getsizeof("Ask billing.") + ANSWER_OVERHEAD
+
+    async with app.state.sessionmaker() as session:
+        entry = await session.get(KnowledgeEntry, refund)
+        assert entry is not None
+        entry.answer, entry.updated_at = "Write to billing.", entry.updated_at + DAY
+        await session.commit()
+    async with app.state.sessionmaker() as session:
+        rebuilt = await cache.index_for(session, bot)
+    assert rebuilt is not index
+    assert cache.answer(bot.id, rebuilt, refund) == "Write to billing."
+    assert cache.answer(bot.id, index, refund) is None  # an older index's answers are gone
 
 
 async def test_concurrent_messages_share_one_build_made_off_the_event_loop(

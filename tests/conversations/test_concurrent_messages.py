@@ -137,13 +137,13 @@ async def test_a_message_racing_a_close_is_refused_and_stores_nothing(
     assert count == 1  # the welcome only
 
 
-async def test_a_message_costs_five_statements_when_no_webhook_listens(
+async def test_a_message_costs_four_statements_when_no_webhook_listens(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     """One read (conversation, bot, knowledge version, whether any endpoint listens), the
-    answer's text, the conversation's update, one insert of both messages and the addition to
-    the analytics counters: no query per webhook event, no ORM flush, no separate bot or
-    version lookup."""
+    conversation's update, one insert of both messages and the addition to the analytics
+    counters: no query per webhook event, no ORM flush, no separate bot or version lookup,
+    and the answer's text comes with the cached index."""
     _, headers = await org_with_key(app)
     bot = await create_bot(client, headers)
     await add_knowledge(client, headers, bot["id"], "How do I get a refund?", "Ask billing.")
@@ -164,7 +164,6 @@ async def test_a_message_costs_five_statements_when_no_webhook_listens(
     assert response.json()["reply"]["text"] == "Ask billing."
     expected = [
         "SELECT conversations.id,",
-        "SELECT knowledge_entries.answer ",
         "UPDATE conversations SET ",
         "INSERT INTO messages ",
         "INSERT INTO analytics_message_hours ",

@@ -16,6 +16,10 @@ Whoever holds a write key chooses what goes into an index, so the work is bounde
   ``max_bots`` of them), evicting the least recently used;
 - builds run on one dedicated thread, never on the event loop, and one build per bot and
   version runs at a time: concurrent messages wait for the same build (single flight).
+
+Beside each index the cache keeps the answers of its entries, read by the same build, while
+they fit in a share of the bot's budget (``ANSWERS_SHARE``): a reply then costs no query for
+its text. The answers belong to the index's version exactly as its terms do, and go with it.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -64,6 +70,13 @@ PAUSE_TIMEOUT = 1.0
 """Seconds a build waits for the event loop's turn before it goes on regardless (a loop
 that is shutting down may never give it)."""
 
+ANSWERS_SHARE = 4
+"""A bot's kept answers take at most a quarter of its index budget (``bot_max_bytes``);
+answers beyond that are read from the database when a reply needs them."""
+
+ANSWER_OVERHEAD = 100
+"""Estimated bytes of an answer's dictionary slot beside the string itself."""
+
 Version = tuple[str, int, datetime | None]
 _T = TypeVar("_T")
 
@@ -76,6 +89,16 @@ class IndexedBot(Protocol):
 
     @property
     def language(self) -> str: ...
+
+
+@dataclass(slots=True)
+class _Kept:
+    version: Version
+    index: KnowledgeIndex
+    answers: dict[str, str]
+    """Entry id -> answer, for the entries whose answers fit the bot's share."""
+    bytes: int
+    """The index's estimated bytes and the answers'."""
 
 
 class KnowledgeIndexCache:
@@ -92,10 +115,10 @@ class KnowledgeIndexCache:
         self.builds = 0
         self.bytes = 0
         """Estimated memory of the cached indexes, kept in step with every insert and eviction."""
-        self._indexes: OrderedDict[str, tuple[Version, KnowledgeIndex]] = OrderedDict()
+        self._indexes: OrderedDict[str, _Kept] = OrderedDict()
         self._building: dict[tuple[str, Version], asyncio.Future[KnowledgeIndex]] = {}
         self._executor: ThreadPoolExecutor | None = None
-        self._garbage: list[KnowledgeIndex] = []
+        self._garbage: list[_Kept] = []
 
     def configure(self, *, max_bytes: int, bot_max_bytes: int) -> None:
         """Apply the settings of the app being started; cached indexes over the cap go."""
@@ -108,8 +131,16 @@ class KnowledgeIndexCache:
 
     def cached(self, bot_id: str) -> KnowledgeIndex | None:
         """The bot's index if this process keeps one (whatever its version)."""
-        cached = self._indexes.get(bot_id)
-        return cached[1] if cached is not None else None
+        kept = self._indexes.get(bot_id)
+        return kept.index if kept is not None else None
+
+    def answer(self, bot_id: str, index: KnowledgeIndex, entry_id: str) -> str | None:
+        """The answer of an entry of ``index`` if the cache kept it with that index (None:
+        read it from the database)."""
+        kept = self._indexes.get(bot_id)
+        if kept is None or kept.index is not index:
+            return None
+        return kept.answers.get(entry_id)
 
     async def index_for(
         self, session: AsyncSession, bot: IndexedBot, version: Version | None = None
@@ -119,10 +150,10 @@ class KnowledgeIndexCache:
             version = await _version(session, bot)
         key = (bot.id, version)
         while True:
-            cached = self._indexes.get(bot.id)
-            if cached is not None and cached[0] == version:
+            kept = self._indexes.get(bot.id)
+            if kept is not None and kept.version == version:
                 self._indexes.move_to_end(bot.id)
-                return cached[1]
+                return kept.index
             pending = self._building.get(key)
             if pending is None:
                 break
@@ -135,14 +166,14 @@ class KnowledgeIndexCache:
         future: asyncio.Future[KnowledgeIndex] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         try:
-            index = await self._build(session, bot)
+            index, answers, answer_bytes = await self._build(session, bot)
         except BaseException:
             future.cancel()
             raise
         finally:
             del self._building[key]
         future.set_result(index)
-        self._store(bot.id, version, index)
+        self._store(bot.id, _Kept(version, index, answers, index.estimated_bytes + answer_bytes))
         return index
 
     async def rank(self, index: KnowledgeIndex, text: str, limit: int) -> list[Match]:
@@ -151,17 +182,27 @@ class KnowledgeIndexCache:
             return index.rank(text, limit)
         return await self._in_thread(index.rank, text, limit)
 
-    async def _build(self, session: AsyncSession, bot: IndexedBot) -> KnowledgeIndex:
+    async def _build(
+        self, session: AsyncSession, bot: IndexedBot
+    ) -> tuple[KnowledgeIndex, dict[str, str], int]:
+        """The index, the answers kept beside it and their estimated bytes."""
         builder = IndexBuilder(
             bot.language,
             max_bytes=self.bot_max_bytes,
             pause=functools.partial(_wait_for_the_loop, asyncio.get_running_loop()),
         )
+        answers: dict[str, str] = {}
+        answer_bytes, answer_budget = 0, self.bot_max_bytes // ANSWERS_SHARE
         after: tuple[datetime, str] | None = None
         while True:
             documents, after = await _documents(session, bot.id, after)
             if not documents:
                 break
+            for document in documents:
+                cost = sys.getsizeof(document.answer) + ANSWER_OVERHEAD
+                if answer_bytes + cost <= answer_budget:
+                    answers[document.id] = document.answer
+                    answer_bytes += cost
             if not await self._in_thread(builder.add, documents):
                 break
             if len(documents) < BATCH_SIZE:
@@ -174,7 +215,7 @@ class KnowledgeIndexCache:
                 "%d words); later entries are left out",
                 bot.id, len(index), index.estimated_bytes, builder.words,
             )  # fmt: skip
-        return index
+        return index, answers, answer_bytes
 
     async def _in_thread(self, work: Callable[..., _T], *args: object) -> _T:
         """Run ``work`` on the one index thread: builds queue there instead of taking every
@@ -183,34 +224,34 @@ class KnowledgeIndexCache:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="knowledge-index")
         return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
 
-    def _store(self, bot_id: str, version: Version, index: KnowledgeIndex) -> None:
+    def _store(self, bot_id: str, kept: _Kept) -> None:
         self.evict(bot_id)
-        if index.estimated_bytes > self.max_bytes:
+        if kept.bytes > self.max_bytes:
             return  # answers its own request, but is not kept
-        self._indexes[bot_id] = (version, index)
-        self.bytes += index.estimated_bytes
+        self._indexes[bot_id] = kept
+        self.bytes += kept.bytes
         self._shrink()
 
     def _shrink(self) -> None:
         while self._indexes and (self.bytes > self.max_bytes or len(self._indexes) > self.max_bots):
-            self._discard(self._indexes.popitem(last=False)[1][1])
+            self._discard(self._indexes.popitem(last=False)[1])
 
     def evict(self, bot_id: str) -> None:
-        cached = self._indexes.pop(bot_id, None)
-        if cached is not None:
-            self._discard(cached[1])
+        kept = self._indexes.pop(bot_id, None)
+        if kept is not None:
+            self._discard(kept)
 
     def clear(self) -> None:
         while self._indexes:
-            self._discard(self._indexes.popitem()[1][1])
+            self._discard(self._indexes.popitem()[1])
 
-    def _discard(self, index: KnowledgeIndex) -> None:
+    def _discard(self, kept: _Kept) -> None:
         """Forget an index and let the index thread free it: freeing a large one takes
         milliseconds of the interpreter that the event loop should spend on requests."""
-        self.bytes -= index.estimated_bytes
+        self.bytes -= kept.bytes
         if self._executor is None:
             return  # no index was built here: nothing large to free
-        self._garbage.append(index)
+        self._garbage.append(kept)
         if len(self._garbage) == 1:
             self._executor.submit(self._free_garbage)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -29,7 +29,7 @@ from botyard.core import clock
 from botyard.core.database import Reader, read_rows, table_of
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import Keyset, Page
-from botyard.core.rows import NewRows
+from botyard.core.rows import NewRows, core_connection
 from botyard.core.timefmt import clamp_time, with_zone
 from botyard.webhooks import events
 
@@ -205,8 +205,9 @@ async def send_message(
     """
     if not bots.could_exist(conversation_id):
         raise NotFound("conversation", param="conversation_id")
+    connection = await core_connection(session)
     chat = (
-        await session.execute(
+        await connection.execute(
             _CHAT, {"conversation_id": conversation_id, "organization_id": organization_id}
         )
     ).first()
@@ -316,19 +317,20 @@ async def _store_exchange(
     the times are derived again: two messages sent at once are stored one after the other,
     never interleaved, and none lands in a conversation closed in between.
     """
+    connection = await core_connection(session)
     params = {"conversation_id": chat.id}
     asked_at = max(at or clock.now(), chat.updated_at + TICK)
-    moved = await session.execute(
+    moved = await connection.execute(
         _ADVANCE, {**params, "seen": chat.updated_at, "updated_at": asked_at + TICK}
     )
-    if cast(CursorResult[Any], moved).rowcount != 1:
-        current = (await session.execute(_LOCK, params)).first()
+    if moved.rowcount != 1:
+        current = (await connection.execute(_LOCK, params)).first()
         if current is None:
             raise NotFound("conversation", param="conversation_id")
         if current.status != "open":
             raise _closed()
         asked_at = max(at or clock.now(), current.updated_at + TICK)
-        await session.execute(_MOVE, {**params, "updated_at": asked_at + TICK})
+        await connection.execute(_MOVE, {**params, "updated_at": asked_at + TICK})
     shared = {
         "organization_id": chat.organization_id,
         "conversation_id": chat.id,
@@ -384,7 +386,11 @@ async def choose_reply(
     matches = await knowledge_indexes.rank(index, text, limit=1)
     best = matches[0] if matches else None
     if best is not None and best.score >= bot.answer_threshold:
-        answer = (await session.execute(_ANSWER, {"knowledge_id": best.id})).scalar()
+        answer = knowledge_indexes.answer(bot.id, index, best.id)
+        if answer is None:
+            answer = (
+                await (await core_connection(session)).execute(_ANSWER, {"knowledge_id": best.id})
+            ).scalar()
         if answer is not None:
             return Reply(answer, "knowledge", best.id, round(best.score, SCORE_DIGITS))
     score = round(best.score, SCORE_DIGITS) if best is not None else 0.0

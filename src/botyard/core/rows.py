@@ -1,4 +1,5 @@
-"""New rows written with one Core INSERT, for the hot writes that need no ORM object.
+"""New rows written with one Core INSERT, and Core statements on the request's transaction,
+for the hot writes that need no ORM object.
 
 ``session.add`` and a flush run the ORM's unit of work for every object: a dependency sort,
 per-attribute history, an identity-map entry, then the INSERT. A request that creates rows
@@ -9,6 +10,10 @@ and hands the complete rows back, ready for the response model.
 
 Columns with a server-side default are refused when the helper is made: the row handed
 back could not hold the value the database chose.
+
+Such statements run on the session's connection (:func:`core_connection`): the session's own
+``execute`` runs even a Core statement through the ORM's compile and result machinery, which
+costs more than the statement itself on SQLite.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import Insert, Table, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 Row = dict[str, Any]
@@ -61,9 +66,21 @@ class NewRows:
                 values[key] = make()
         return values
 
-    async def insert(self, session: AsyncSession, *rows: Row) -> None:
+    async def insert(self, target: AsyncSession | AsyncConnection, *rows: Row) -> None:
         """Write the rows (made by :meth:`row`) in the session's transaction."""
-        await session.execute(self.statement, list(rows) if len(rows) > 1 else rows[0])
+        if isinstance(target, AsyncSession):
+            target = await core_connection(target)
+        await target.execute(self.statement, list(rows) if len(rows) > 1 else rows[0])
+
+
+async def core_connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, in its transaction, for Core statements and plain rows.
+
+    ORM changes still pending are flushed first, as ``session.execute`` would (autoflush), so
+    the statements see them."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    return await session.connection()
 
 
 def _none() -> None:
