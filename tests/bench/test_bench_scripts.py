@@ -106,6 +106,7 @@ def test_api_workload_benchmark_drives_every_endpoint_beside_healthz() -> None:
         "create a bot",
         "analytics",
         "/v1/me",
+        "/livez",
     }
     statuses = {label: fields[0] for label, fields in rows.items()}
     assert statuses.pop("post a message") == statuses.pop("create a bot") == "201"
