@@ -89,13 +89,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
-POOL_SIZE = 32
+SQLITE_POOL_SIZE = 32
 """Connections a pool keeps: as many as requests commonly overlap. A connection past the
-pool is closed when it is returned, so a smaller pool made and dropped one (a thread on
-SQLite, a TCP connection and a login on PostgreSQL) on most requests under 32 concurrent
-clients. PostgreSQL gets a few more on demand (at most 40 per process: mind
-``max_connections`` with ``--workers``); SQLite's cost only a file handle and a thread."""
-POSTGRES_OVERFLOW = 8
+pool is closed when it is returned, so a pool of 5 made and dropped one (a thread on SQLite)
+on most requests under 32 concurrent clients. SQLite's cost a file handle and a thread."""
+POSTGRES_POOL_SIZE = 20
+POSTGRES_OVERFLOW = 10
+"""At most 30 PostgreSQL connections per process, as before (mind ``max_connections`` with
+``--workers``), of which 20 are kept rather than 10."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -306,8 +307,8 @@ def create_engine(url: str, *, timeout: float = DEFAULT_DB_TIMEOUT, **kwargs: An
             url,
             connect_args={"timeout": 0},
             module=_InlineAiosqlite(__import__("aiosqlite"), sqlite3, int(busy * 1000)),
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_SIZE,
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
             **kwargs,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(0))
@@ -315,7 +316,7 @@ def create_engine(url: str, *, timeout: float = DEFAULT_DB_TIMEOUT, **kwargs: An
         return engine
     engine = create_async_engine(
         url,
-        pool_size=POOL_SIZE,
+        pool_size=POSTGRES_POOL_SIZE,
         max_overflow=POSTGRES_OVERFLOW,
         # No ping per checkout (a round trip each: a one-row read took 643 µs CPU with it,
         # 285 without). A connection the server dropped fails its request once, and the
