@@ -366,7 +366,7 @@ async def test_the_migration_counts_the_messages_already_there(fresh_database: s
             written = (await session.scalars(select(MessageHour))).all()
             before = {(r.bot_id, r.hour, r.user_messages, r.bot_messages) for r in written}
 
-    revision, previous = counters_revision()
+    _, previous = counters_revision()
 
     def migrate(connection: Connection, to: str, upgrade: bool) -> None:
         config = alembic_config(fresh_database)
@@ -376,7 +376,7 @@ async def test_the_migration_counts_the_messages_already_there(fresh_database: s
     engine = create_engine(fresh_database)
     async with engine.begin() as connection:
         await connection.run_sync(migrate, previous, False)
-        await connection.run_sync(migrate, revision, True)
+        await connection.run_sync(migrate, "head", True)  # and any later revision
     await engine.dispose()
 
     app = create_app(make_settings(fresh_database))

@@ -2,11 +2,11 @@
 
 Building an index analyses every entry; answering a message only looks terms up. So each
 process keeps the built index of recently used bots, keyed by a version of the knowledge base
-that any change moves: the language, the number of entries and their latest ``updated_at``
-(a created, edited or deleted entry changes one of them). Checking the version costs one
-aggregate per message and works across processes; a caller that looks the bot up anyway
-selects it in the same statement (:func:`version_columns`). A change committed in this
-process also evicts the bot's index at once, so it never waits for the version to tell.
+that any change moves: the bot's language and its ``knowledge_version``, which every write of
+an entry moves in the same transaction (bots/models.py). Checking the version costs a column
+of the bot's row and works across processes; a caller that looks the bot up anyway passes
+what it read (:func:`version_of`). A change committed in this process also evicts the bot's
+index at once, so it never waits for the version to tell.
 
 Whoever holds a write key chooses what goes into an index, so the work is bounded (issue 17):
 - per bot, the builder stops at its caps (``bot_max_bytes`` of estimated memory, and the
@@ -34,12 +34,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, ScalarSelect, and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from botyard.bots.models import KnowledgeEntry
+from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.ranking import Document, IndexBuilder, KnowledgeIndex, Match
 
 _log = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ answers beyond that are read from the database when a reply needs them."""
 ANSWER_OVERHEAD = 100
 """Estimated bytes of an answer's dictionary slot beside the string itself."""
 
-Version = tuple[str, int, datetime | None]
+Version = tuple[str, int]
+"""The bot's language and ``knowledge_version``."""
 _T = TypeVar("_T")
 
 
@@ -145,7 +146,7 @@ class KnowledgeIndexCache:
     async def index_for(
         self, session: AsyncSession, bot: IndexedBot, version: Version | None = None
     ) -> KnowledgeIndex:
-        """The bot's index at ``version`` (see :func:`version_columns`), read here if not given."""
+        """The bot's index at ``version`` (see :func:`version_of`), read here if not given."""
         if version is None:
             version = await _version(session, bot)
         key = (bot.id, version)
@@ -262,31 +263,13 @@ class KnowledgeIndexCache:
         garbage.clear()
 
 
-def version_columns(
-    bot_id: ColumnElement[str],
-) -> tuple[ScalarSelect[Any], ScalarSelect[Any]]:
-    """The two aggregates of a bot's knowledge version, as columns for a lookup of the bot
-    (pass what they read to :func:`version_of`)."""
-    of_bot = KnowledgeEntry.bot_id == bot_id
-    return (
-        select(func.count(KnowledgeEntry.id)).where(of_bot).scalar_subquery(),
-        select(func.max(KnowledgeEntry.updated_at)).where(of_bot).scalar_subquery(),
-    )
-
-
-def version_of(language: str, entries: int, latest: datetime | None) -> Version:
-    return (language, int(entries), latest)
+def version_of(language: str, knowledge_version: int) -> Version:
+    return (language, knowledge_version)
 
 
 async def _version(session: AsyncSession, bot: IndexedBot) -> Version:
-    count, latest = (
-        await session.execute(
-            select(func.count(KnowledgeEntry.id), func.max(KnowledgeEntry.updated_at)).where(
-                KnowledgeEntry.bot_id == bot.id
-            )
-        )
-    ).one()
-    return version_of(bot.language, count, latest)
+    knowledge_version = await session.scalar(select(Bot.knowledge_version).where(Bot.id == bot.id))
+    return version_of(bot.language, knowledge_version or 0)
 
 
 async def _documents(

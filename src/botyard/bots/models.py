@@ -1,11 +1,24 @@
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    update,
+)
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
 
 from botyard.conversations.ranking import DEFAULT_ANSWER_THRESHOLD
 from botyard.core import clock
-from botyard.core.database import Base, JSONType, UTCDateTime
+from botyard.core.database import Base, JSONType, UTCDateTime, table_of
 from botyard.core.ids import new_id
 
 DEFAULT_WELCOME = "Hi! How can I help you today?"
@@ -36,6 +49,9 @@ class Bot(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    knowledge_version: Mapped[int] = mapped_column(
+        Integer, default=0, doc="Moves with every write of the bot's knowledge entries"
+    )
 
 
 class KnowledgeEntry(Base):
@@ -52,3 +68,31 @@ class KnowledgeEntry(Base):
     tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+
+
+_bots = table_of(Bot)
+KNOWLEDGE_CHANGED = (
+    update(_bots)
+    .where(_bots.c.id == bindparam("bot_id"))
+    .values(knowledge_version=_bots.c.knowledge_version + 1)
+)
+"""Moves a bot's ``knowledge_version``: the version its cached ranking index is keyed by
+(bots/knowledge_index.py), read with the bot, so a message needs no aggregate over the
+entries to know whether the index is current.
+
+Every write of an entry runs it in the same transaction, before the entry's own statement
+(the bot's row is locked first, as deleting the bot does): the ORM's through the mapper
+events below, whoever makes them, and the service's Core insert explicitly."""
+
+
+@sa_event.listens_for(KnowledgeEntry, "before_insert")
+@sa_event.listens_for(KnowledgeEntry, "before_delete")
+def _entry_written(_mapper: Mapper[Any], connection: Connection, entry: KnowledgeEntry) -> None:
+    connection.execute(KNOWLEDGE_CHANGED, {"bot_id": entry.bot_id})
+
+
+@sa_event.listens_for(KnowledgeEntry, "before_update")
+def _entry_updated(_mapper: Mapper[Any], connection: Connection, entry: KnowledgeEntry) -> None:
+    session = object_session(entry)
+    if session is None or session.is_modified(entry, include_collections=False):
+        connection.execute(KNOWLEDGE_CHANGED, {"bot_id": entry.bot_id})

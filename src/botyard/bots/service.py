@@ -12,13 +12,13 @@ from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.bots.knowledge_index import knowledge_indexes
-from botyard.bots.models import Bot, KnowledgeEntry
+from botyard.bots.models import KNOWLEDGE_CHANGED, Bot, KnowledgeEntry
 from botyard.bots.schemas import BotOut, KnowledgeOut
 from botyard.core import clock
 from botyard.core.database import Reader, after_commit, read_rows, table_of
 from botyard.core.errors import NotFound
 from botyard.core.pagination import Keyset, Page
-from botyard.core.rows import NewRows
+from botyard.core.rows import NewRows, core_connection
 
 _bots = table_of(Bot)
 _knowledge = table_of(KnowledgeEntry)
@@ -142,7 +142,9 @@ async def create_entry(
         created_at=now,
         updated_at=now,
     )
-    await _NEW_ENTRIES.insert(session, row)
+    connection = await core_connection(session)
+    await connection.execute(KNOWLEDGE_CHANGED, {"bot_id": bot.id})  # ORM writes: models.py
+    await _NEW_ENTRIES.insert(connection, row)
     _evict_after_commit(session, bot.id)
     return KnowledgeOut.model_validate(row)
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.analytics import service as analytics
 from botyard.bots import service as bots
-from botyard.bots.knowledge_index import Version, knowledge_indexes, version_columns, version_of
+from botyard.bots.knowledge_index import Version, knowledge_indexes, version_of
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.models import Conversation, Message
 from botyard.conversations.schemas import ConversationOut, MessageOut
@@ -219,7 +219,7 @@ async def send_message(
         raise Conflict("bot_paused", "This bot is paused; resume it to get replies.")
     events.note_endpoints(session, organization_id, chat.any_endpoint)
     bot = _ReplyingBot(chat.bot_id, chat.language, chat.answer_threshold, chat.fallback_message)
-    version = version_of(chat.language, chat.knowledge_entries, chat.knowledge_updated_at)
+    version = version_of(chat.language, chat.knowledge_version)
     reply = await choose_reply(session, bot, text, version=version)
     asked, answer = await _store_exchange(session, chat, text, reply, at)
     await events.emit(session, organization_id, "message.created", asked)
@@ -243,7 +243,6 @@ async def post_message(
 _bots = table_of(Bot)
 _knowledge = table_of(KnowledgeEntry)
 
-_ENTRIES, _LATEST_ENTRY = version_columns(_conversations.c.bot_id)
 _CHAT = (
     select(
         _conversations.c.id,
@@ -255,8 +254,7 @@ _CHAT = (
         _bots.c.language,
         _bots.c.answer_threshold,
         _bots.c.fallback_message,
-        _ENTRIES.label("knowledge_entries"),
-        _LATEST_ENTRY.label("knowledge_updated_at"),
+        _bots.c.knowledge_version,
         events.any_endpoint(_conversations.c.organization_id).label("any_endpoint"),
     )
     .join_from(_conversations, _bots, _bots.c.id == _conversations.c.bot_id)
