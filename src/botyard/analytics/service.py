@@ -63,7 +63,7 @@ from botyard.analytics.models import MessageHour
 from botyard.analytics.schemas import Analytics, Figures, Interval, Point
 from botyard.conversations.models import Conversation, Message
 from botyard.core import clock
-from botyard.core.database import Reader, UTCDateTime, read_rows
+from botyard.core.database import Reader, UTCDateTime, read_rows, table_of
 from botyard.core.errors import APIError
 from botyard.core.timefmt import EARLIEST, LATEST, rfc3339, within_calendar
 
@@ -75,9 +75,9 @@ AVERAGE_DIGITS = 2
 HOUR = STEPS["hour"]
 
 # The statements use the tables' columns: Core statements skip the ORM's execution steps.
-_MESSAGES = Message.__table__.c
-_CONVERSATIONS = Conversation.__table__.c
-_HOURS = MessageHour.__table__.c
+_MESSAGES = table_of(Message).c
+_CONVERSATIONS = table_of(Conversation).c
+_HOURS = table_of(MessageHour).c
 
 MESSAGE_FIGURES: dict[str, ColumnElement[bool]] = {
     "user_messages": _MESSAGES.role == "user",
@@ -266,7 +266,7 @@ def _count_messages(insert: Any) -> Insert:
         .where(_MESSAGES.id.in_(bindparam("ids", expanding=True)))
         .group_by(_MESSAGES.organization_id, _MESSAGES.bot_id, hour)
     )
-    statement = insert(MessageHour.__table__).from_select(
+    statement = insert(table_of(MessageHour)).from_select(
         ["organization_id", "bot_id", "hour", *MESSAGE_FIGURES], rows
     )
     return statement.on_conflict_do_update(
