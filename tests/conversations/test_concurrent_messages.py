@@ -3,20 +3,22 @@
 Each request reads the conversation, ranks its reply, then writes; the writes derive the new
 messages' times from the conversation's ``updated_at`` as the update finds it (see
 ``conversations.service._store_exchange``). The tests hold every request between its read and
-its write, so all of them read the same ``updated_at``, with the clock frozen so that only
-that chaining can order them.
+its write, with the clock frozen so that only that chaining can order them. On SQLite all of
+them read the same ``updated_at``; on PostgreSQL the read locks the row, so the others wait
+at their read until the holder commits (the hold gives up after a moment) and read its result.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, func, select
+from sqlalchemy import event, select
 
 from botyard.conversations import service
 from botyard.conversations.models import Conversation, Message
@@ -24,6 +26,8 @@ from botyard.core.clock import FrozenClock
 from tests.bots.factories import add_knowledge, create_bot, org_with_key, start_conversation
 
 WORDS = ("refund", "invoice", "password", "shipping", "export", "billing")
+HOLD = 0.3
+"""Seconds a held request waits for the others before it writes regardless."""
 
 
 def hold_replies(
@@ -59,7 +63,8 @@ async def test_concurrent_messages_keep_their_order_and_count(
         arrived += 1
         if arrived == len(WORDS):
             everyone_read.set()
-        await everyone_read.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(everyone_read.wait(), HOLD)
 
     hold_replies(monkeypatch, barrier)
     responses = await asyncio.gather(
@@ -107,18 +112,28 @@ async def test_concurrent_messages_keep_their_order_and_count(
         assert by_id[exchange["reply"]["id"]] == exchange["reply"]
 
 
-async def test_a_message_racing_a_close_is_refused_and_stores_nothing(
+async def test_a_message_racing_a_close_never_lands_after_it(
     app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The close is sent between the message's read and its write. On SQLite it commits
+    first and the message is refused (409) with nothing stored; on PostgreSQL the message's
+    read holds the row, so the close waits and lands after the exchange. Never both."""
     _, headers = await org_with_key(app)
     bot = await create_bot(client, headers)
     conversation = await start_conversation(client, headers, bot["id"])
+    closing: list[asyncio.Task[httpx.Response]] = []
 
     async def close_meanwhile() -> None:
-        closed = await client.patch(
-            f"/v1/conversations/{conversation['id']}", json={"status": "closed"}, headers=headers
+        closing.append(
+            asyncio.create_task(
+                client.patch(
+                    f"/v1/conversations/{conversation['id']}",
+                    json={"status": "closed"},
+                    headers=headers,
+                )
+            )
         )
-        assert closed.status_code == 200, closed.text
+        await asyncio.wait(closing, timeout=HOLD)
 
     hold_replies(monkeypatch, close_meanwhile)
     response = await client.post(
@@ -126,15 +141,24 @@ async def test_a_message_racing_a_close_is_refused_and_stores_nothing(
         json={"text": "anyone there?"},
         headers=headers,
     )
-    assert response.status_code == 409, response.text
-    assert response.json()["error"]["code"] == "conversation_closed"
+    closed = await closing[0]
+    assert closed.status_code == 200, closed.text
     async with app.state.sessionmaker() as session:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(Message)
-            .where(Message.conversation_id == conversation["id"])
+        stored = (
+            await session.scalars(
+                select(Message.created_at).where(Message.conversation_id == conversation["id"])
+            )
+        ).all()
+        closed_at = await session.scalar(
+            select(Conversation.closed_at).where(Conversation.id == conversation["id"])
         )
-    assert count == 1  # the welcome only
+    if response.status_code == 409:
+        assert response.json()["error"]["code"] == "conversation_closed"
+        assert len(stored) == 1  # the welcome only
+    else:
+        assert response.status_code == 201, response.text
+        assert len(stored) == 3
+        assert closed_at is not None and max(stored) <= closed_at
 
 
 async def test_a_message_costs_four_statements_when_no_webhook_listens(

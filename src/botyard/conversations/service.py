@@ -262,9 +262,16 @@ _CHAT = (
         _conversations.c.id == bindparam("conversation_id"),
         _conversations.c.organization_id == bindparam("organization_id"),
     )
+    .with_for_update(of=_conversations)
 )
 """A message's one read: the conversation, its bot's reply settings, the version of the bot's
-knowledge (which picks the cached index) and whether any webhook endpoint listens."""
+knowledge (which picks the cached index) and whether any webhook endpoint listens.
+
+On PostgreSQL it locks the conversation's row: a second message to the conversation waits
+here and then reads the row as the first left it, so its write never needs the retry of
+:func:`_store_exchange` (under 32 concurrent posts to one conversation, every commit failed
+the waiting updates all at once, and each retried). SQLite renders no FOR UPDATE: one
+writer at a time holds its lock anyway, and the retry covers the rare interleaving."""
 
 _ADVANCE = (
     update(_conversations)
@@ -358,7 +365,12 @@ def _closed() -> Conflict:
 async def close_conversation(
     session: AsyncSession, conversation: Conversation, *, at: datetime | None = None
 ) -> Conversation:
-    """Closing twice is harmless: the first ``closed_at`` stays."""
+    """Closing twice is harmless: the first ``closed_at`` stays.
+
+    The row is read again under its lock first (PostgreSQL; SQLite's write lock is taken by
+    the update), so ``closed_at`` comes after a message being stored meanwhile: that message
+    holds the lock from its read to its commit (:data:`_CHAT`)."""
+    await session.refresh(conversation, with_for_update=True)
     if conversation.status != "closed":
         now = max(at or clock.now(), conversation.updated_at)
         conversation.status = "closed"
