@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import random
@@ -26,18 +27,27 @@ async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[str]:
     """A database migrated with Alembic, once per backend for the whole run."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("db") / "botyard.db"
-        url = f"sqlite+aiosqlite:///{path}"
+    async with migrated_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(backend: str, directory: Path) -> AsyncIterator[str]:
+    """A new database on ``backend`` ("sqlite" in ``directory``, or "postgresql") migrated to
+    head, dropped afterwards on PostgreSQL."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{directory / 'botyard.db'}"
     else:
         url = await create_postgres_database()
     engine = create_engine(url)
     async with engine.begin() as connection:
         await upgrade_async(connection, url)
     await engine.dispose()
-    yield url
-    if request.param == "postgresql":
-        await drop_postgres_database(url)
+    try:
+        yield url
+    finally:
+        if backend == "postgresql":
+            await drop_postgres_database(url)
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

@@ -28,13 +28,12 @@ from botyard.analytics.models import MessageHour
 from botyard.conversations.models import Conversation, Message
 from botyard.core.clock import FrozenClock
 from botyard.core.database import create_engine
-from botyard.core.migrate import alembic_config, upgrade_async
+from botyard.core.migrate import alembic_config
 from botyard.core.timefmt import rfc3339
 from botyard.demo import seed_demo
 from botyard.main import create_app
-from tests.backends import create_postgres_database, drop_postgres_database
 from tests.bots.factories import add_knowledge, create_bot, start_conversation
-from tests.conftest import fresh_ip, make_settings
+from tests.conftest import fresh_ip, make_settings, migrated_database
 from tests.factories import auth, make_key, make_org
 
 ANSWERED = "refund please"
@@ -339,17 +338,8 @@ def counters_revision() -> tuple[str, str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A database of this test's own: it migrates down and up again."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'botyard.db'}"
-    else:
-        url = await create_postgres_database()
-    engine = create_engine(url)
-    async with engine.begin() as connection:
-        await upgrade_async(connection, url)
-    await engine.dispose()
-    yield url
-    if request.param == "postgresql":
-        await drop_postgres_database(url)
+    async with migrated_database(request.param, tmp_path) as url:
+        yield url
 
 
 async def test_the_migration_counts_the_messages_already_there(fresh_database: str) -> None:

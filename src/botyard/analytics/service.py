@@ -63,8 +63,9 @@ from botyard.analytics.models import MessageHour
 from botyard.analytics.schemas import Analytics, Figures, Interval, Point
 from botyard.conversations.models import Conversation, Message
 from botyard.core import clock
-from botyard.core.database import Reader, UTCDateTime, read_rows, table_of
+from botyard.core.database import Reader, UTCDateTime, read_rows
 from botyard.core.errors import APIError
+from botyard.core.rows import table_of
 from botyard.core.timefmt import EARLIEST, LATEST, rfc3339, within_calendar
 
 DEFAULT_PERIOD = timedelta(days=7)

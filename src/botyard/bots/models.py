@@ -18,8 +18,9 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
 
 from botyard.conversations.ranking import DEFAULT_ANSWER_THRESHOLD
 from botyard.core import clock
-from botyard.core.database import Base, JSONType, UTCDateTime, table_of
+from botyard.core.database import Base, JSONType, UTCDateTime
 from botyard.core.ids import new_id
+from botyard.core.rows import table_of
 
 DEFAULT_WELCOME = "Hi! How can I help you today?"
 DEFAULT_FALLBACK = "Sorry, I don't know the answer to that yet. A teammate will follow up."

@@ -15,10 +15,10 @@ from botyard.bots.knowledge_index import knowledge_indexes
 from botyard.bots.models import KNOWLEDGE_CHANGED, Bot, KnowledgeEntry
 from botyard.bots.schemas import BotOut, KnowledgeOut
 from botyard.core import clock
-from botyard.core.database import Reader, after_commit, read_rows, table_of
+from botyard.core.database import Reader, after_commit, read_rows
 from botyard.core.errors import NotFound
 from botyard.core.pagination import Keyset, Page
-from botyard.core.rows import NewRows, core_connection
+from botyard.core.rows import NewRows, core_connection, table_of
 
 _bots = table_of(Bot)
 _knowledge = table_of(KnowledgeEntry)

@@ -26,10 +26,10 @@ from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.models import Conversation, Message
 from botyard.conversations.schemas import ConversationOut, MessageOut
 from botyard.core import clock
-from botyard.core.database import Reader, read_rows, table_of
+from botyard.core.database import Reader, read_rows
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import Keyset, Page
-from botyard.core.rows import NewRows, core_connection
+from botyard.core.rows import NewRows, core_connection, table_of
 from botyard.core.timefmt import clamp_time, with_zone
 from botyard.webhooks import events
 

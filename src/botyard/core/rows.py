@@ -34,7 +34,7 @@ class NewRows:
     __slots__ = ("_fill", "_required", "statement", "table")
 
     def __init__(self, model: type[DeclarativeBase]) -> None:
-        self.table = cast(Table, model.__table__)
+        self.table = table_of(model)
         self.statement: Insert = insert(self.table)
         self._fill: list[tuple[str, Callable[[], Any]]] = []
         self._required: list[str] = []
@@ -81,6 +81,11 @@ async def core_connection(session: AsyncSession) -> AsyncConnection:
     if session.new or session.dirty or session.deleted:
         await session.flush()
     return await session.connection()
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The table a model maps, for Core statements that read or write plain rows."""
+    return cast(Table, model.__table__)
 
 
 def _none() -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Exists, Table, exists, insert, select
+from sqlalchemy import ColumnElement, Exists, exists, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from botyard.core import clock
 from botyard.core.database import after_commit
 from botyard.core.ids import new_id
+from botyard.core.rows import table_of
 from botyard.core.timefmt import rfc3339
 from botyard.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -43,8 +44,8 @@ ALL_EVENTS = "*"
 _SESSION_KEY = "webhook_subscriptions"
 _OUTBOX_KEY = "webhook_outbox"
 
-_INSERT_EVENTS = insert(cast(Table, WebhookEvent.__table__))
-_INSERT_DELIVERIES = insert(cast(Table, WebhookDelivery.__table__))
+_INSERT_EVENTS = insert(table_of(WebhookEvent))
+_INSERT_DELIVERIES = insert(table_of(WebhookDelivery))
 
 _wakers: list[Callable[[], None]] = []
 """Called after a commit that wrote deliveries, so this process's worker sends them at once."""
@@ -85,7 +86,7 @@ def any_endpoint(organization_id: ColumnElement[str]) -> Exists:
     answer to :func:`note_endpoints`, so that its events cost no query of their own when
     nobody listens, the common case. Read with the lookup rather than at the first event, it
     sees the endpoints as they were a few statements earlier in the same transaction."""
-    endpoints = cast(Table, WebhookEndpoint.__table__)
+    endpoints = table_of(WebhookEndpoint)
     return exists().where(
         endpoints.c.organization_id == organization_id, endpoints.c.enabled.is_(True)
     )
