@@ -4,12 +4,24 @@ holds the connections a burst of concurrent reads needs instead of making new on
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from fastapi import FastAPI
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from botyard.core.database import Reader, create_engine, create_sessionmaker, read_rows
+from botyard.bots.models import Bot
+from botyard.bots.service import BOT_LIST
+from botyard.core.database import (
+    Reader,
+    compiled_read,
+    create_engine,
+    create_sessionmaker,
+    read_rows,
+)
 from botyard.organizations.models import Organization
+from tests.factories import make_bot, make_org
 
 
 async def test_a_reader_reads_what_a_session_reads_without_a_transaction(
@@ -18,8 +30,8 @@ async def test_a_reader_reads_what_a_session_reads_without_a_transaction(
     engine = create_engine(database_url)
     in_transaction: list[bool] = []
 
-    def record(connection: Any, *_: Any) -> None:
-        driver = connection.connection.driver_connection
+    def record(_connection: Any, cursor: Any, *_: Any) -> None:
+        driver = cursor._adapt_connection.driver_connection
         if hasattr(driver, "is_in_transaction"):  # asyncpg: is a transaction open after the SELECT?
             in_transaction.append(driver.is_in_transaction())
         else:  # sqlite3 opens a transaction only to write
@@ -57,3 +69,39 @@ async def test_concurrent_reads_reuse_pooled_connections(database_url: str) -> N
         assert len(connects) == warmed
     finally:
         await engine.dispose()
+
+
+async def test_acompiled_read_gives_the_rows_and_types_connection_gives(app: FastAPI) -> None:
+    """Times (aware UTC), booleans, floats, NULLs and a cursor's bound time: the fast path
+    converts every column and parameter as SQLAlchemy's own execution does."""
+    org = await make_org(app)
+    first = await make_bot(app, org, name="First", identity_verification=True)
+    await make_bot(app, org, name="Second", answer_threshold=0.25, description="")
+    page = BOT_LIST.statement(frozenset({"organization_id"}), True)
+    params = {
+        "organization_id": org.id,
+        "page_size": 5,
+        "after_time": datetime(9000, 1, 1, tzinfo=UTC),
+        "after_id": "bot_z",
+    }
+    engine: AsyncEngine = app.state.engine
+    assert compiled_read(page, engine.dialect) is not None
+    fast = await read_rows(Reader(engine), page, params)
+    async with engine.connect() as connection:
+        slow = (await connection.execute(page, params)).all()
+    assert [row._asdict() for row in fast] == [row._asdict() for row in slow]
+    assert [row.name for row in fast] == ["Second", "First"]
+    assert fast[1].identity_verification is True and fast[0].answer_threshold == 0.25
+    assert fast[1].created_at == first.created_at and fast[1].created_at.tzinfo is UTC
+    assert fast[0].identity_secret_sealed is None
+
+
+async def test_reads_the_fast_path_cannot_run_go_through_connection(app: FastAPI) -> None:
+    """An IN list is rendered per execution, so it is read the ordinary way, with the same rows."""
+    org = await make_org(app)
+    bots = [await make_bot(app, org) for _ in range(3)]
+    statement = select(Bot.id).where(Bot.id.in_(bindparam("ids", expanding=True)))
+    engine: AsyncEngine = app.state.engine
+    assert compiled_read(statement, engine.dialect) is None
+    rows = await read_rows(Reader(engine), statement, {"ids": [b.id for b in bots[:2]]})
+    assert sorted(row.id for row in rows) == sorted(b.id for b in bots[:2])

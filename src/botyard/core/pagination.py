@@ -57,7 +57,7 @@ def list_of(model: type[M], page: Page) -> ListResponse[M]:
     objects through their attributes."""
     rows, has_more, next_cursor = page
     envelope = ListResponse[model]  # type: ignore[valid-type]
-    data = fields_of(rows) if rows and isinstance(rows[0], Row) else rows
+    data = fields_of(rows) if rows and hasattr(rows[0], "_fields") else rows
     return envelope.model_validate(
         {"data": data, "has_more": has_more, "next_cursor": next_cursor}, from_attributes=True
     )
