@@ -150,31 +150,115 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     )
 
 
+class _WriteTurns:
+    """One engine's writers take turns in process for SQLite's write lock, in the order they
+    asked, each woken the moment the one before it ends its transaction.
+
+    SQLite lets one connection write at a time. A writer that races for the lock and loses is
+    told "busy", is re-run in aiosqlite's thread and waits there in SQLite's busy handler,
+    which polls with growing sleeps (up to 100 ms): under concurrent requests, writes queued
+    that way, each with a thread hop, and late. Queued here, a writer waits on the event loop
+    for a turn and then finds the lock free. Writers of another process (``--workers``, the
+    CLI) and of another engine (the background writers' own) still meet the file's lock, and
+    the busy path, as before.
+    """
+
+    __slots__ = ("_queue", "holder", "patience")
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience  # seconds a writer waits for its turn (the busy timeout)
+        self.holder: _Inline | None = None
+        self._queue: collections.deque[tuple[_Inline, asyncio.Future[None]]] = collections.deque()
+
+    async def take(self, inline: _Inline) -> bool:
+        """Wait for ``inline``'s turn: False if it did not come within ``patience``."""
+        if self.holder is None:
+            self.holder = inline
+            return True
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((inline, turn))
+        try:
+            async with asyncio.timeout(self.patience):
+                await turn
+        except TimeoutError:
+            return self.holder is inline  # handed over as the time ran out
+        except BaseException:
+            self.give_back(inline)  # cancelled, perhaps just after it was handed over
+            raise
+        return True
+
+    def give_back(self, inline: _Inline) -> None:
+        """``inline``'s transaction is over: the next writer still waiting goes on."""
+        if self.holder is not inline:
+            return
+        self.holder = None
+        while self._queue:
+            waiting, turn = self._queue.popleft()
+            if not turn.done():  # not given up (timed out or cancelled)
+                self.holder = waiting
+                turn.set_result(None)
+                return
+
+
+def _opens_write(operation: str) -> bool:
+    """Whether a statement run outside a transaction may take SQLite's write lock: anything
+    but a plain read (DML and ``BEGIN`` open a transaction, DDL writes in one of its own)."""
+    return operation.lstrip()[:6].upper() not in ("SELECT", "PRAGMA")
+
+
 class _Inline:
     """Runs SQLite work on the event loop's thread, and only what finds the database locked
     in aiosqlite's thread, where it may wait for the lock without holding up the loop.
 
     A statement on a local SQLite file takes microseconds, and a hop to another thread costs
     far more than that in wake-ups and GIL hand-overs; readers never wait in WAL mode, and a
-    writer that meets another's lock is told so at once (the connection's busy timeout is 0)
-    and is re-run in the thread with the real busy timeout. A statement refused as busy has
-    done nothing, so running it again is safe.
+    writer first waits for its turn among the engine's writers (:class:`_WriteTurns`), which
+    it holds until its transaction ends. A writer that still meets another's lock (another
+    process's) is told so at once (the connection's busy timeout is 0) and is re-run in the
+    thread with the real busy timeout. A statement refused as busy has done nothing, so
+    running it again is safe.
     """
 
-    __slots__ = ("busy_ms", "connection")
+    __slots__ = ("busy_ms", "connection", "turns")
 
-    def __init__(self, connection: Any, busy_ms: int) -> None:
+    def __init__(self, connection: Any, busy_ms: int, turns: _WriteTurns) -> None:
         self.connection = connection  # the aiosqlite Connection
         self.busy_ms = busy_ms
+        self.turns = turns
 
-    async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    async def run(self, work: Callable[[sqlite3.Connection], _T], *, writes: bool = False) -> _T:
+        """``writes``: the work may open a write transaction (see :func:`_opens_write`)."""
         raw: sqlite3.Connection = self.connection._conn
-        try:
+        if (
+            writes
+            and self.turns.holder is not self
+            and not raw.in_transaction
+            and not await self.turns.take(self)
+        ):
+            # A whole busy timeout without a turn (a writer holding its transaction that
+            # long, or a second connection of one request): fail as SQLite would, busy.
             return work(raw)
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-        return cast(_T, await self.connection._execute(self._waiting, raw, work))
+        try:
+            try:
+                return work(raw)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            return cast(_T, await self.connection._execute(self._waiting, raw, work))
+        finally:
+            self.settle()
+
+    def settle(self) -> None:
+        """Give the writers' turn back once this connection's transaction has ended."""
+        if self.turns.holder is self and not self._in_transaction():
+            self.turns.give_back(self)
+
+    def _in_transaction(self) -> bool:
+        raw: sqlite3.Connection | None = self.connection._connection
+        try:
+            return raw is not None and raw.in_transaction
+        except sqlite3.ProgrammingError:  # closed
+            return False
 
     def _waiting(self, raw: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
         raw.execute(f"PRAGMA busy_timeout={self.busy_ms:d}")
@@ -232,7 +316,8 @@ class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
         adapt = cast(_InlineConnection, self._adapt_connection)
         async with adapt._execute_mutex:
             rows, self._description, self._rowcount, self._lastrowid = await adapt.inline.run(
-                lambda raw: _run_statement(raw, operation, parameters, many)
+                lambda raw: _run_statement(raw, operation, parameters, many),
+                writes=_opens_write(operation),
             )
             self._rows = collections.deque(rows)
 
@@ -245,22 +330,40 @@ class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
 
 class _InlineConnection(AsyncAdapt_aiosqlite_connection):
     """Makes ``_InlineCursor`` cursors and ends transactions through ``_Inline`` too, skipping
-    a commit or rollback with no transaction to end (SQLite opens one only to write)."""
+    a commit or rollback with no transaction to end (SQLite opens one only to write).
+
+    However its transaction ends (commit, rollback, the pool's reset, a close or a terminate
+    when the connection is invalidated or dropped), the connection gives its writers' turn back.
+    """
 
     __slots__ = ("inline",)
     _cursor_cls = _InlineCursor
 
-    def __init__(self, dbapi: Any, connection: Any, busy_ms: int) -> None:
+    def __init__(self, dbapi: Any, connection: Any, busy_ms: int, turns: _WriteTurns) -> None:
         super().__init__(dbapi, connection)
-        self.inline = _Inline(connection, busy_ms)
+        self.inline = _Inline(connection, busy_ms, turns)
 
     def commit(self) -> None:
         if self._transaction_open():
             self._end(sqlite3.Connection.commit)
+        self.inline.settle()
 
     def rollback(self) -> None:
         if self._transaction_open():
             self._end(sqlite3.Connection.rollback)
+        self.inline.settle()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.inline.turns.give_back(self.inline)
+
+    def terminate(self) -> None:
+        try:
+            super().terminate()
+        finally:
+            self.inline.turns.give_back(self.inline)
 
     def _end(self, how: Callable[[sqlite3.Connection], None]) -> None:
         try:
@@ -277,16 +380,18 @@ class _InlineAiosqlite(AsyncAdapt_aiosqlite_dbapi):
 
     The sqlite3 connection is made in aiosqlite's thread and used from the loop's, hence
     ``check_same_thread=False``; the cursor's mutex keeps the two from ever using it at once.
+    One adapter per engine, whose connections share its writers' turns.
     """
 
     def __init__(self, aiosqlite: Any, sqlite: Any, busy_ms: int) -> None:
         super().__init__(aiosqlite, sqlite)
         self.busy_ms = busy_ms
+        self.turns = _WriteTurns(busy_ms / 1000)
 
     def connect(self, *arg: Any, **kw: Any) -> _InlineConnection:
         kw["check_same_thread"] = False
         adapted = super().connect(*arg, **kw)
-        return _InlineConnection(self, adapted._connection, self.busy_ms)
+        return _InlineConnection(self, adapted._connection, self.busy_ms, self.turns)
 
 
 def create_engine(url: str, *, timeout: float = DEFAULT_DB_TIMEOUT, **kwargs: Any) -> AsyncEngine:
