@@ -83,6 +83,27 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        """On SQLite, the stored text read as UTC in one parse: SQLAlchemy's parse followed by
+        ``process_result_value`` took ten times as long (3.3 µs against 0.3 per value), for
+        every time of every row read. Text in another form takes the general path."""
+        general = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite" or general is None:
+            return general
+
+        def parse(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            try:
+                return _from_iso(value + "+00:00")
+            except (TypeError, ValueError):
+                return cast(datetime | None, general(value))
+
+        return parse
+
+
+_from_iso = datetime.fromisoformat
+
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 

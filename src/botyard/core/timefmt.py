@@ -14,11 +14,20 @@ _DATE_FIRST = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def rfc3339(value: datetime) -> str:
+    """``2026-05-01T09:30:00Z``: whole seconds in UTC. Written out field by field, which
+    costs half of ``isoformat(timespec=...)`` and matters at two per row of every list."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     elif value.tzinfo is not UTC:  # stored times come back in UTC already
         value = value.astimezone(UTC)
-    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+    )
 
 
 UTCTimestamp = Annotated[datetime, PlainSerializer(rfc3339, return_type=str, when_used="json")]
