@@ -563,7 +563,9 @@ class CompiledRead:
         ]
         columns = list(statement.selected_columns)
         self.types = [column.type for column in columns]
-        self.results: list[Any] | None = None  # by the driver's column types, on first use
+        # (index, processor) of the columns that need converting, by the driver's column
+        # types, on first use.
+        self.results: list[tuple[int, Callable[[Any], Any]]] | None = None
         row_type: Any = collections.namedtuple("ReadRow", [str(c.key) for c in columns])  # type: ignore[misc]
         self.make_row: Callable[[Sequence[Any]], Any] = row_type._make
         # PostgreSQL: no BEGIN and ROLLBACK around a read (as the Reader's AUTOCOMMIT did).
@@ -617,8 +619,11 @@ class CompiledRead:
                 fetched = cursor.fetchall()
                 if self.results is None:
                     self.results = [
-                        kind._cached_result_processor(dialect, described[1])
-                        for kind, described in zip(self.types, cursor.description, strict=True)
+                        (index, process)
+                        for index, (kind, described) in enumerate(
+                            zip(self.types, cursor.description, strict=True)
+                        )
+                        if (process := kind._cached_result_processor(dialect, described[1]))
                     ]
                 if events.after_cursor_execute:
                     events.after_cursor_execute(None, cursor, self.sql, arguments, None, False)
@@ -641,16 +646,16 @@ class CompiledRead:
             if self.autocommit and connection.is_valid:
                 connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
             connection.close()
-        results = self.results or ()
         make_row = self.make_row
-        if not any(results):
+        if not self.results:
             return [make_row(values) for values in fetched]
-        return [
-            make_row(
-                [value if p is None else p(value) for p, value in zip(results, values, strict=True)]
-            )
-            for values in fetched
-        ]
+        rows = []
+        for values in fetched:
+            converted = list(values)
+            for index, convert in self.results:
+                converted[index] = convert(converted[index])
+            rows.append(make_row(converted))
+        return rows
 
 
 _POSITIONAL = frozenset({"qmark", "numeric", "numeric_dollar", "format"})
