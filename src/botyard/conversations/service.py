@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.analytics import service as analytics
@@ -221,7 +221,7 @@ async def send_message(
     bot = _ReplyingBot(chat.bot_id, chat.language, chat.answer_threshold, chat.fallback_message)
     version = version_of(chat.language, chat.knowledge_version)
     reply = await choose_reply(session, bot, text, version=version)
-    asked, answer = await _store_exchange(session, chat, text, reply, at)
+    asked, answer = await _store_exchange(session, connection, chat, text, reply, at)
     await events.emit(session, organization_id, "message.created", asked)
     await events.emit(session, organization_id, "message.created", answer)
     if reply.answer_source == "fallback":
@@ -310,7 +310,12 @@ class _ReplyingBot:
 
 
 async def _store_exchange(
-    session: AsyncSession, chat: Row[*tuple[Any, ...]], text: str, reply: Reply, at: datetime | None
+    session: AsyncSession,
+    connection: AsyncConnection,
+    chat: Row[*tuple[Any, ...]],
+    text: str,
+    reply: Reply,
+    at: datetime | None,
 ) -> tuple[MessageOut, MessageOut]:
     """Write the two messages, move the conversation's ``updated_at`` to the reply, and count
     them (``message_count`` in the same update, then the analytics hours).
@@ -321,8 +326,9 @@ async def _store_exchange(
     its lock (PostgreSQL's row lock; on SQLite the update already holds the write lock) and
     the times are derived again: two messages sent at once are stored one after the other,
     never interleaved, and none lands in a conversation closed in between.
+
+    ``connection``: the session's (:func:`core_connection`), taken once for the message.
     """
-    connection = await core_connection(session)
     params = {"conversation_id": chat.id}
     asked_at = max(at or clock.now(), chat.updated_at + TICK)
     moved = await connection.execute(
@@ -351,7 +357,7 @@ async def _store_exchange(
         knowledge_id=reply.knowledge_id,
         score=reply.score,
     )
-    await _NEW_MESSAGES.insert(session, asked, answer)
+    await _NEW_MESSAGES.insert(connection, asked, answer)
     await analytics.count_messages(session, [asked["id"], answer["id"]])
     return MessageOut.model_validate(asked), MessageOut.model_validate(answer)
 
