@@ -240,6 +240,10 @@ def serve(
         workers=workers,
         http="botyard.http_server:BoundedHttpToolsProtocol",
         ws="none",
+        # asyncio's loop accepts every pending connection each turn; uvloop's libuv (1.45 and
+        # later) accepts one per turn, and a turn under load is one pass over every ready
+        # request, so new connections queued behind one another for seconds.
+        loop="asyncio",
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=settings.keep_alive_timeout,
         h11_max_incomplete_event_size=settings.max_header_bytes,
