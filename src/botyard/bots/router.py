@@ -1,10 +1,14 @@
 """Bots, their reply settings and their knowledge base (read to view, write to change)."""
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from botyard.api_keys.deps import ReadKey, WriteKey
 from botyard.bots import service
 from botyard.bots.schemas import (
+    BOT_JSON,
+    KNOWLEDGE_JSON,
+    SETTINGS_JSON,
     BotCreate,
     BotOut,
     BotUpdate,
@@ -16,20 +20,20 @@ from botyard.bots.schemas import (
     SettingsUpdate,
 )
 from botyard.core.database import DBReader, DBSession
-from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
+from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_json
 from botyard.core.params import Cursor, Limit
 
 router = APIRouter(prefix="/v1/bots", tags=["bots"])
 
 
-@router.get("", summary="List bots")
+@router.get("", summary="List bots", response_model=ListResponse[BotOut])
 async def list_bots(
     principal: ReadKey, reader: DBReader, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-) -> ListResponse[BotOut]:
-    return list_of(
-        BotOut,
-        await service.list_bots(reader, principal.organization_id, limit=limit, cursor=cursor),
+) -> Response:
+    page = await service.list_bots(
+        reader, principal.organization_id, limit=limit, cursor=cursor, columns=BOT_JSON.columns
     )
+    return list_json(BOT_JSON, page)
 
 
 @router.post("", status_code=201, summary="Create a bot (optionally with its reply settings)")
@@ -39,10 +43,10 @@ async def create_bot(principal: WriteKey, session: DBSession, body: BotCreate) -
     )
 
 
-@router.get("/{bot_id}", summary="Get a bot")
-async def get_bot(principal: ReadKey, reader: DBReader, bot_id: str) -> BotOut:
+@router.get("/{bot_id}", summary="Get a bot", response_model=BotOut)
+async def get_bot(principal: ReadKey, reader: DBReader, bot_id: str) -> Response:
     bot = await service.read_bot(reader, principal.organization_id, bot_id)
-    return BotOut.model_validate(bot._asdict())
+    return BOT_JSON.response(bot)
 
 
 @router.patch("/{bot_id}", summary="Rename, describe, pause or resume a bot")
@@ -61,10 +65,10 @@ async def delete_bot(principal: WriteKey, session: DBSession, bot_id: str) -> De
     return Deleted(id=bot_id, object="bot")
 
 
-@router.get("/{bot_id}/settings", summary="Get a bot's reply settings")
-async def get_settings(principal: ReadKey, reader: DBReader, bot_id: str) -> SettingsOut:
+@router.get("/{bot_id}/settings", summary="Get a bot's reply settings", response_model=SettingsOut)
+async def get_settings(principal: ReadKey, reader: DBReader, bot_id: str) -> Response:
     bot = await service.read_bot(reader, principal.organization_id, bot_id)
-    return SettingsOut.model_validate(bot._asdict())
+    return SETTINGS_JSON.response(bot)
 
 
 @router.patch("/{bot_id}/settings", summary="Change a bot's reply settings")
@@ -76,18 +80,23 @@ async def update_settings(
     return SettingsOut.model_validate(bot)
 
 
-@router.get("/{bot_id}/knowledge", summary="List a bot's knowledge entries, newest first")
+@router.get(
+    "/{bot_id}/knowledge",
+    summary="List a bot's knowledge entries, newest first",
+    response_model=ListResponse[KnowledgeOut],
+)
 async def list_knowledge(
     principal: ReadKey,
     reader: DBReader,
     bot_id: str,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> ListResponse[KnowledgeOut]:
+) -> Response:
     bot = await service.read_bot(reader, principal.organization_id, bot_id)
-    return list_of(
-        KnowledgeOut, await service.list_knowledge(reader, bot, limit=limit, cursor=cursor)
+    page = await service.list_knowledge(
+        reader, bot, limit=limit, cursor=cursor, columns=KNOWLEDGE_JSON.columns
     )
+    return list_json(KNOWLEDGE_JSON, page)
 
 
 @router.post("/{bot_id}/knowledge", status_code=201, summary="Add a knowledge entry")

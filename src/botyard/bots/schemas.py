@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic.json_schema import WithJsonSchema
 
 from botyard.core.params import NotBoolean
+from botyard.core.responses import RowJSON
 from botyard.core.timefmt import UTCTimestamp
 
 BOT_NAME_MAX = 100
@@ -223,3 +224,8 @@ class Deleted(BaseModel):
     id: str
     object: str
     deleted: Literal[True] = True
+
+
+BOT_JSON = RowJSON(BotOut)
+SETTINGS_JSON = RowJSON(SettingsOut)
+KNOWLEDGE_JSON = RowJSON(KnowledgeOut)

@@ -45,11 +45,16 @@ def could_exist(object_id: str) -> bool:
 
 
 async def list_bots(
-    source: AsyncSession | Reader, organization_id: str, *, limit: int, cursor: str | None
+    source: AsyncSession | Reader,
+    organization_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    columns: tuple[str, ...] | None = None,
 ) -> Page:
-    """The organization's bots, newest first, as rows (see ``Keyset``)."""
+    """The organization's bots, newest first, as rows of ``columns`` (see ``Keyset``)."""
     return await BOT_LIST.page(
-        source, {"organization_id": organization_id}, limit=limit, cursor=cursor
+        source, {"organization_id": organization_id}, limit=limit, cursor=cursor, columns=columns
     )
 
 
@@ -101,14 +106,20 @@ async def delete_bot(session: AsyncSession, bot: Bot) -> None:
 
 
 async def list_knowledge(
-    source: AsyncSession | Reader, bot: Bot | Row[Any], *, limit: int, cursor: str | None
+    source: AsyncSession | Reader,
+    bot: Bot | Row[Any],
+    *,
+    limit: int,
+    cursor: str | None,
+    columns: tuple[str, ...] | None = None,
 ) -> Page:
-    """A bot's knowledge entries, newest first, as rows."""
+    """A bot's knowledge entries, newest first, as rows of ``columns``."""
     return await KNOWLEDGE_LIST.page(
         source,
         {"organization_id": bot.organization_id, "bot_id": bot.id},
         limit=limit,
         cursor=cursor,
+        columns=columns,
     )
 
 

@@ -3,11 +3,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from botyard.api_keys.deps import ReadKey, WriteKey
 from botyard.bots import service as bots
 from botyard.conversations import service
 from botyard.conversations.schemas import (
+    CONVERSATION_JSON,
+    MESSAGE_JSON,
     ConversationCreate,
     ConversationOut,
     ConversationStarted,
@@ -18,7 +21,7 @@ from botyard.conversations.schemas import (
     MessageOut,
 )
 from botyard.core.database import DBReader, DBSession
-from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_of
+from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_json
 from botyard.core.params import AnyIfBlank, Cursor, Limit, TimeFilter
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
@@ -42,7 +45,11 @@ async def start_conversation(
     )
 
 
-@router.get("/conversations", summary="List conversations, newest first")
+@router.get(
+    "/conversations",
+    summary="List conversations, newest first",
+    response_model=ListResponse[ConversationOut],
+)
 async def list_conversations(
     principal: ReadKey,
     reader: DBReader,
@@ -58,7 +65,7 @@ async def list_conversations(
     ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> ListResponse[ConversationOut]:
+) -> Response:
     page = await service.list_conversations(
         reader,
         principal.organization_id,
@@ -68,18 +75,21 @@ async def list_conversations(
         until=until,
         limit=limit,
         cursor=cursor,
+        columns=CONVERSATION_JSON.columns,
     )
-    return list_of(ConversationOut, page)
+    return list_json(CONVERSATION_JSON, page)
 
 
-@router.get("/conversations/{conversation_id}", summary="Get a conversation")
-async def get_conversation(
-    principal: ReadKey, reader: DBReader, conversation_id: str
-) -> ConversationOut:
+@router.get(
+    "/conversations/{conversation_id}",
+    summary="Get a conversation",
+    response_model=ConversationOut,
+)
+async def get_conversation(principal: ReadKey, reader: DBReader, conversation_id: str) -> Response:
     conversation = await service.read_conversation(
         reader, principal.organization_id, conversation_id
     )
-    return ConversationOut.model_validate(conversation._asdict())
+    return CONVERSATION_JSON.response(conversation)
 
 
 @router.patch("/conversations/{conversation_id}", summary="Close a conversation")
@@ -96,6 +106,7 @@ async def update_conversation(
 @router.get(
     "/conversations/{conversation_id}/messages",
     summary="List a conversation's messages, oldest first",
+    response_model=ListResponse[MessageOut],
 )
 async def list_messages(
     principal: ReadKey,
@@ -103,13 +114,14 @@ async def list_messages(
     conversation_id: str,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> ListResponse[MessageOut]:
+) -> Response:
     conversation = await service.read_conversation(
         reader, principal.organization_id, conversation_id
     )
-    return list_of(
-        MessageOut, await service.list_messages(reader, conversation, limit=limit, cursor=cursor)
+    page = await service.list_messages(
+        reader, conversation, limit=limit, cursor=cursor, columns=MESSAGE_JSON.columns
     )
+    return list_json(MESSAGE_JSON, page)
 
 
 @router.post(

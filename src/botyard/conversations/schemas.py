@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from botyard.bots.schemas import CLEAN_TEXT, text_schema
+from botyard.core.responses import RowJSON
 from botyard.core.timefmt import UTCTimestamp
 
 EXTERNAL_USER_ID_MAX = 200
@@ -95,3 +96,7 @@ class Exchange(BaseModel):
     conversation_id: str
     message: MessageOut
     reply: MessageOut
+
+
+MESSAGE_JSON = RowJSON(MessageOut)
+CONVERSATION_JSON = RowJSON(ConversationOut)

@@ -157,6 +157,7 @@ async def list_conversations(
     until: datetime | None = None,
     limit: int,
     cursor: str | None,
+    columns: tuple[str, ...] | None = None,
 ) -> Page:
     """Newest first; ``since`` is inclusive and ``until`` exclusive, both on ``created_at``."""
     if since is not None and until is not None and with_zone(since) > with_zone(until):
@@ -174,7 +175,7 @@ async def list_conversations(
         "since": None if since is None else clamp_time(since),
         "until": None if until is None else clamp_time(until),
     }
-    return await CONVERSATION_LIST.page(source, values, limit=limit, cursor=cursor)
+    return await CONVERSATION_LIST.page(source, values, limit=limit, cursor=cursor, columns=columns)
 
 
 async def list_messages(
@@ -183,10 +184,11 @@ async def list_messages(
     *,
     limit: int,
     cursor: str | None,
+    columns: tuple[str, ...] | None = None,
 ) -> Page:
     """Oldest first, the order a chat transcript is read in."""
     values = {"organization_id": conversation.organization_id, "conversation_id": conversation.id}
-    return await MESSAGE_LIST.page(source, values, limit=limit, cursor=cursor)
+    return await MESSAGE_LIST.page(source, values, limit=limit, cursor=cursor, columns=columns)
 
 
 async def send_message(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from botyard.core.database import Reader, read_rows
 from botyard.core.errors import APIError
+from botyard.core.responses import PreparedJSON, RowJSON
 from botyard.core.timefmt import EARLIEST, LATEST
 
 T = TypeVar("T")
@@ -60,6 +61,20 @@ def list_of(model: type[M], page: Page) -> ListResponse[M]:
     data = fields_of(rows) if rows and hasattr(rows[0], "_fields") else rows
     return envelope.model_validate(
         {"data": data, "has_more": has_more, "next_cursor": next_cursor}, from_attributes=True
+    )
+
+
+def list_json(shape: RowJSON, page: Page) -> PreparedJSON:
+    """The list envelope of one page of rows, written by ``shape`` in one serialization."""
+    rows, has_more, next_cursor = page
+    data = shape.data
+    return PreparedJSON(
+        {
+            "object": "list",
+            "data": [data(row) for row in rows],
+            "has_more": has_more,
+            "next_cursor": next_cursor,
+        }
     )
 
 
@@ -110,7 +125,8 @@ class Keyset:
     so a request that changes a row loads it through the ORM instead.
 
     ``conditions`` maps a parameter name to its condition, written with ``bindparam(name)``;
-    ``page`` applies those whose value is given (not None).
+    ``page`` applies those whose value is given (not None). ``columns`` narrows the rows to
+    what the caller shows (``RowJSON.columns``), plus the two the cursor needs.
     """
 
     def __init__(
@@ -123,21 +139,32 @@ class Keyset:
         self.table = table
         self.conditions = dict(conditions)
         self.newest_first = newest_first
-        self._statements: dict[tuple[frozenset[str], bool], Select[Any]] = {}
+        self._statements: dict[
+            tuple[frozenset[str], bool, tuple[str, ...] | None], Select[Any]
+        ] = {}
 
-    def statement(self, names: frozenset[str], after: bool) -> Select[Any]:
-        key = (names, after)
+    def statement(
+        self, names: frozenset[str], after: bool, columns: tuple[str, ...] | None = None
+    ) -> Select[Any]:
+        key = (names, after, columns)
         statement = self._statements.get(key)
         if statement is None:
-            statement = self._statements[key] = self._build(names, after)
+            statement = self._statements[key] = self._build(names, after, columns)
         return statement
 
-    def _build(self, names: frozenset[str], after: bool) -> Select[Any]:
+    def _build(
+        self, names: frozenset[str], after: bool, columns: tuple[str, ...] | None
+    ) -> Select[Any]:
         created_at, row_id = self.table.c.created_at, self.table.c.id
         unknown = names - self.conditions.keys()
         if unknown:
             raise ValueError(f"no condition named {sorted(unknown)}")
-        statement = select(self.table).where(*(self.conditions[name] for name in sorted(names)))
+        if columns is None:
+            selected: list[Any] = [self.table]
+        else:
+            wanted = dict.fromkeys((*columns, "created_at", "id"))
+            selected = [self.table.c[name] for name in wanted]
+        statement = select(*selected).where(*(self.conditions[name] for name in sorted(names)))
         time_after: Any = bindparam("after_time")
         id_after: Any = bindparam("after_id")
         if after and self.newest_first:
@@ -158,13 +185,14 @@ class Keyset:
         *,
         limit: int,
         cursor: str | None,
+        columns: tuple[str, ...] | None = None,
     ) -> Page:
         """Rows, has_more, next_cursor of the page after ``cursor``, filtered by ``values``."""
         given = {name: value for name, value in values.items() if value is not None}
         parameters: dict[str, Any] = {**given, "page_size": limit + 1}
         if cursor:
             parameters["after_time"], parameters["after_id"] = decode_cursor(cursor)
-        statement = self.statement(frozenset(given), bool(cursor))
+        statement = self.statement(frozenset(given), bool(cursor), columns)
         rows = list(await read_rows(source, statement, parameters))
         return _page_of(rows, limit, "created_at", "id")
 

@@ -12,9 +12,15 @@ from fastapi.responses import Response
 from botyard.api_keys.deps import AdminKey, WriteKey
 from botyard.bots import service as bots
 from botyard.conversations import service as conversations
-from botyard.conversations.schemas import ConversationOut, Exchange, MessageCreate, MessageOut
+from botyard.conversations.schemas import (
+    MESSAGE_JSON,
+    ConversationOut,
+    Exchange,
+    MessageCreate,
+    MessageOut,
+)
 from botyard.core.database import DBSession
-from botyard.core.pagination import ListResponse, list_of
+from botyard.core.pagination import ListResponse, list_json
 from botyard.core.params import Cursor, Limit
 from botyard.core.secretbox import AppSecretBox
 from botyard.widget import service
@@ -175,6 +181,7 @@ async def start_widget_conversation(
 @widget_router.get(
     "/conversations/{conversation_id}/messages",
     summary="The visitor's conversation, oldest first (publishable key + visitor token)",
+    response_model=ListResponse[MessageOut],
 )
 async def list_widget_messages(
     caller: Widget,
@@ -183,12 +190,14 @@ async def list_widget_messages(
     visitor_token: VisitorToken = None,
     limit: Limit = WIDGET_MESSAGES_LIMIT,
     cursor: Cursor = None,
-) -> ListResponse[MessageOut]:
+) -> Response:
     conversation = await service.visitor_conversation(
         session, caller.organization_id, caller.bot_id, conversation_id, visitor_token
     )
-    page = await conversations.list_messages(session, conversation, limit=limit, cursor=cursor)
-    return list_of(MessageOut, page)
+    page = await conversations.list_messages(
+        session, conversation, limit=limit, cursor=cursor, columns=MESSAGE_JSON.columns
+    )
+    return list_json(MESSAGE_JSON, page)
 
 
 @widget_router.post(
