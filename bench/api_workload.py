@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/api_workload.py [--duration 5] [--rounds 5] [--connections 32]
         [--knowledge 200] [--messages 10000] [--bots 24] [--calls 300]
-        [--database-url postgresql+asyncpg://...]
+        [--database-url postgresql+asyncpg://...] [--only "list 20 bots,get one bot"]
 
 Sets up one `botyard serve` (SQLite in a temporary directory by default; `--database-url`
 for an empty PostgreSQL database you can throw away) with the CLI, then the data with the
@@ -263,6 +263,9 @@ def main() -> None:
     parser.add_argument("--bots", type=int, default=24, help="more bots and conversations")
     parser.add_argument("--calls", type=int, default=300, help="in-process calls per round")
     parser.add_argument("--database-url", default=None, help="an empty database (PostgreSQL)")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated labels to drive, e.g. 'list 20 bots,/v1/me'"
+    )
     args = parser.parse_args()
 
     wrk = shutil.which("wrk")
@@ -300,6 +303,9 @@ def main() -> None:
                 bot, conversation, analytics_bot = set_up(Api(base, key), args)
                 print(f"set-up through the API: {time.monotonic() - started:.0f} s")
                 items = endpoints(bot, conversation, analytics_bot)
+                if args.only:
+                    wanted = set(args.only.split(","))
+                    items = [e for e in items if e.label in wanted]
                 results = drive(wrk, base, args, tmp, items, key, server, db_path)
             finally:
                 server.send_signal(signal.SIGINT)
