@@ -9,9 +9,10 @@ A request reads counters kept as messages are written, so its cost follows the h
 conversations of the period, not its messages:
 
 - Messages: ``analytics_message_hours`` holds one row per bot and UTC hour with the counts
-  of ``MESSAGE_FIGURES``. ``count_messages`` adds new messages to their hours with one
-  ``INSERT ... SELECT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`` in the transaction
-  that inserts them, so a counter is exactly its messages whatever writers run at once: the
+  of ``MESSAGE_COUNTERS``. ``count_messages`` adds new messages to their hours in the
+  transaction that inserts them: what they add is counted from the values inserted, and
+  applied with one ``INSERT ... VALUES ... ON CONFLICT DO UPDATE SET n = n + excluded.n``,
+  so a counter is exactly its messages whatever writers run at once: the
   database applies each addition to the row as it then stands (PostgreSQL holds the row
   lock until commit, SQLite has one writer at a time), and a rolled-back message takes its
   addition with it. The migration that made the table counted the messages already there
@@ -35,14 +36,15 @@ statement is built once per interval and filter.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    Insert,
+    Connection,
     Select,
     String,
     bindparam,
@@ -65,7 +67,8 @@ from botyard.conversations.models import Conversation, Message
 from botyard.core import clock
 from botyard.core.database import Reader, UTCDateTime, read_rows
 from botyard.core.errors import APIError
-from botyard.core.rows import table_of
+from botyard.core.prepared import Prepared
+from botyard.core.rows import core_connection, table_of
 from botyard.core.timefmt import EARLIEST, LATEST, rfc3339, within_calendar
 
 DEFAULT_PERIOD = timedelta(days=7)
@@ -80,13 +83,18 @@ _MESSAGES = table_of(Message).c
 _CONVERSATIONS = table_of(Conversation).c
 _HOURS = table_of(MessageHour).c
 
-MESSAGE_FIGURES: dict[str, ColumnElement[bool]] = {
-    "user_messages": _MESSAGES.role == "user",
-    "bot_messages": _MESSAGES.role == "bot",
-    "knowledge_replies": _MESSAGES.answer_source == "knowledge",
-    "fallback_replies": _MESSAGES.answer_source == "fallback",
+MESSAGE_COUNTERS: dict[str, tuple[str, str]] = {
+    "user_messages": ("role", "user"),
+    "bot_messages": ("role", "bot"),
+    "knowledge_replies": ("answer_source", "knowledge"),
+    "fallback_replies": ("answer_source", "fallback"),
 }
-"""Which messages each counter of ``analytics_message_hours`` counts."""
+"""Which messages each counter of ``analytics_message_hours`` counts: (column, value)."""
+
+MESSAGE_FIGURES: dict[str, ColumnElement[bool]] = {
+    name: _MESSAGES[column] == value for name, (column, value) in MESSAGE_COUNTERS.items()
+}
+"""The same as conditions on ``messages``, for the statements that count stored messages."""
 
 
 def resolve_period(
@@ -107,10 +115,45 @@ def resolve_period(
     return start, end
 
 
-async def count_messages(session: AsyncSession, message_ids: list[str]) -> None:
-    """Add messages just inserted (and flushed) in this transaction to their hours' counters."""
-    dialect = session.get_bind().dialect.name
-    await session.execute(_COUNT_MESSAGES[dialect], {"ids": message_ids})
+async def count_messages(session: AsyncSession, messages: Sequence[Mapping[str, Any]]) -> None:
+    """Add messages inserted in this transaction to their hours' counters (see
+    :func:`add_to_counters`)."""
+    connection = await core_connection(session)
+    await connection.run_sync(add_to_counters, messages)
+
+
+def add_to_counters(connection: Connection, messages: Sequence[Mapping[str, Any]]) -> None:
+    """Add messages inserted in this transaction to their hours' counters, on the connection
+    of that transaction (in its greenlet: ``run_sync``).
+
+    ``messages``: the columns of each message as inserted (``organization_id``, ``bot_id``,
+    ``created_at`` and those of :data:`MESSAGE_COUNTERS`). The additions are counted here
+    from those values, one row per bot and UTC hour, and each is applied by the upsert."""
+    additions = hour_additions(messages)
+    if additions:
+        statement = _ADD_TO_HOURS[connection.dialect.name]
+        statement.run(connection, additions[0] if len(additions) == 1 else additions)
+
+
+def hour_additions(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What the messages add to their hours' counters: one row per (organization, bot, UTC
+    hour), in the order of that key (so concurrent writers lock the rows in one order)."""
+    additions: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    for message in messages:
+        hour = message["created_at"].astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        key = (message["organization_id"], message["bot_id"], hour)
+        counts = additions.get(key)
+        if counts is None:
+            counts = additions[key] = {
+                "organization_id": key[0],
+                "bot_id": key[1],
+                "hour": hour,
+                **dict.fromkeys(MESSAGE_COUNTERS, 0),
+            }
+        for name, (column, value) in MESSAGE_COUNTERS.items():
+            if message[column] == value:
+                counts[name] += 1
+    return [additions[key] for key in sorted(additions)]
 
 
 def _floor(value: datetime, interval: Interval) -> datetime:
@@ -260,25 +303,19 @@ def _counted(*, negated: bool = False) -> list[ColumnElement[int]]:
     return [(-count if negated else count).label(name) for name, count in counts.items()]
 
 
-def _count_messages(insert: Any) -> Insert:
-    hour = utc_hour(_MESSAGES.created_at)
-    rows = (
-        select(_MESSAGES.organization_id, _MESSAGES.bot_id, hour, *_counted())
-        .where(_MESSAGES.id.in_(bindparam("ids", expanding=True)))
-        .group_by(_MESSAGES.organization_id, _MESSAGES.bot_id, hour)
-    )
-    statement = insert(table_of(MessageHour)).from_select(
-        ["organization_id", "bot_id", "hour", *MESSAGE_FIGURES], rows
-    )
-    return statement.on_conflict_do_update(
+def _add_to_hours(insert: Any) -> Prepared:
+    """``INSERT ... VALUES (the additions) ON CONFLICT DO UPDATE SET n = n + excluded.n``."""
+    statement = insert(table_of(MessageHour))
+    statement = statement.on_conflict_do_update(
         index_elements=["organization_id", "bot_id", "hour"],
-        set_={name: _HOURS[name] + statement.excluded[name] for name in MESSAGE_FIGURES},
+        set_={name: _HOURS[name] + statement.excluded[name] for name in MESSAGE_COUNTERS},
     )
+    return Prepared(statement, column_keys=["organization_id", "bot_id", "hour", *MESSAGE_COUNTERS])
 
 
-_COUNT_MESSAGES = {
-    "sqlite": _count_messages(sqlite.insert),
-    "postgresql": _count_messages(postgresql.insert),
+_ADD_TO_HOURS = {
+    "sqlite": _add_to_hours(sqlite.insert),
+    "postgresql": _add_to_hours(postgresql.insert),
 }
 
 

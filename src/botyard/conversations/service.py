@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.analytics import service as analytics
@@ -29,6 +29,7 @@ from botyard.core import clock
 from botyard.core.database import Reader, read_rows
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import Keyset, Page
+from botyard.core.prepared import Prepared
 from botyard.core.rows import NewRows, core_connection, table_of
 from botyard.core.timefmt import clamp_time, with_zone
 from botyard.webhooks import events
@@ -98,7 +99,7 @@ async def start_conversation(
     welcome = _message(conversation, "bot", bot.welcome_message, now, answer_source="welcome")
     session.add(welcome)
     await session.flush()
-    await analytics.count_messages(session, [welcome.id])
+    await analytics.count_messages(session, [_counted_values(welcome)])
     organization_id = conversation.organization_id
     await events.emit(
         session,
@@ -203,14 +204,15 @@ async def send_message(
 
     One statement reads everything the exchange depends on (:data:`_CHAT`), and the exchange
     is written with two (:func:`_store_exchange`), plus the analytics counters' addition;
-    ``at`` backdates it (the demo seed).
+    ``at`` backdates it (the demo seed). The statements are :class:`Prepared`, run on the
+    session's connection: the read in one greenlet, the writes together in another.
     """
     if not bots.could_exist(conversation_id):
         raise NotFound("conversation", param="conversation_id")
     connection = await core_connection(session)
     chat = (
-        await connection.execute(
-            _CHAT, {"conversation_id": conversation_id, "organization_id": organization_id}
+        await connection.run_sync(
+            _CHAT.run, {"conversation_id": conversation_id, "organization_id": organization_id}
         )
     ).first()
     if chat is None:
@@ -223,7 +225,7 @@ async def send_message(
     bot = _ReplyingBot(chat.bot_id, chat.language, chat.answer_threshold, chat.fallback_message)
     version = version_of(chat.language, chat.knowledge_version)
     reply = await choose_reply(session, bot, text, version=version)
-    asked, answer = await _store_exchange(session, connection, chat, text, reply, at)
+    asked, answer = await connection.run_sync(_store_exchange, chat, text, reply, at)
     await events.emit(session, organization_id, "message.created", asked)
     await events.emit(session, organization_id, "message.created", answer)
     if reply.answer_source == "fallback":
@@ -245,7 +247,7 @@ async def post_message(
 _bots = table_of(Bot)
 _knowledge = table_of(KnowledgeEntry)
 
-_CHAT = (
+_CHAT = Prepared(
     select(
         _conversations.c.id,
         _conversations.c.organization_id,
@@ -275,7 +277,7 @@ here and then reads the row as the first left it, so its write never needs the r
 the waiting updates all at once, and each retried). SQLite renders no FOR UPDATE: one
 writer at a time holds its lock anyway, and the retry covers the rare interleaving."""
 
-_ADVANCE = (
+_ADVANCE = Prepared(
     update(_conversations)
     .where(
         _conversations.c.id == bindparam("conversation_id"),
@@ -287,17 +289,21 @@ _ADVANCE = (
 """Moves the conversation to its new last message if nothing moved it since it was read, and
 counts the exchange's two messages (``message_count``, for analytics)."""
 
-_LOCK = (
+_LOCK = Prepared(
     select(_conversations.c.status, _conversations.c.updated_at)
     .where(_conversations.c.id == bindparam("conversation_id"))
     .with_for_update()
 )
-_MOVE = (
+_MOVE = Prepared(
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation_id"))
     .values(updated_at=bindparam("updated_at"), message_count=_conversations.c.message_count + 2)
 )
 _NEW_MESSAGES = NewRows(Message)
+_INSERT_MESSAGES = Prepared(
+    _NEW_MESSAGES.statement, column_keys=[column.key for column in _messages.columns]
+)
+"""The rows of :data:`_NEW_MESSAGES`, which have every column."""
 _ANSWER = select(_knowledge.c.answer).where(_knowledge.c.id == bindparam("knowledge_id"))
 
 
@@ -311,13 +317,8 @@ class _ReplyingBot:
     fallback_message: str
 
 
-async def _store_exchange(
-    session: AsyncSession,
-    connection: AsyncConnection,
-    chat: Row[*tuple[Any, ...]],
-    text: str,
-    reply: Reply,
-    at: datetime | None,
+def _store_exchange(
+    connection: Connection, chat: Any, text: str, reply: Reply, at: datetime | None
 ) -> tuple[MessageOut, MessageOut]:
     """Write the two messages, move the conversation's ``updated_at`` to the reply, and count
     them (``message_count`` in the same update, then the analytics hours).
@@ -329,21 +330,21 @@ async def _store_exchange(
     the times are derived again: two messages sent at once are stored one after the other,
     never interleaved, and none lands in a conversation closed in between.
 
-    ``connection``: the session's (:func:`core_connection`), taken once for the message.
+    ``connection``: the session's (:func:`core_connection`), in its greenlet (``run_sync``).
     """
     params = {"conversation_id": chat.id}
     asked_at = max(at or clock.now(), chat.updated_at + TICK)
-    moved = await connection.execute(
-        _ADVANCE, {**params, "seen": chat.updated_at, "updated_at": asked_at + TICK}
+    moved = _ADVANCE.run(
+        connection, {**params, "seen": chat.updated_at, "updated_at": asked_at + TICK}
     )
     if moved.rowcount != 1:
-        current = (await connection.execute(_LOCK, params)).first()
+        current = _LOCK.run(connection, params).first()
         if current is None:
             raise NotFound("conversation", param="conversation_id")
         if current.status != "open":
             raise _closed()
         asked_at = max(at or clock.now(), current.updated_at + TICK)
-        await connection.execute(_MOVE, {**params, "updated_at": asked_at + TICK})
+        _MOVE.run(connection, {**params, "updated_at": asked_at + TICK})
     shared = {
         "organization_id": chat.organization_id,
         "conversation_id": chat.id,
@@ -359,8 +360,8 @@ async def _store_exchange(
         knowledge_id=reply.knowledge_id,
         score=reply.score,
     )
-    await _NEW_MESSAGES.insert(connection, asked, answer)
-    await analytics.count_messages(session, [asked["id"], answer["id"]])
+    _INSERT_MESSAGES.run(connection, [asked, answer])
+    analytics.add_to_counters(connection, [asked, answer])
     return MessageOut.model_validate(asked), MessageOut.model_validate(answer)
 
 
@@ -413,6 +414,17 @@ async def choose_reply(
             return Reply(answer, "knowledge", best.id, round(best.score, SCORE_DIGITS))
     score = round(best.score, SCORE_DIGITS) if best is not None else 0.0
     return Reply(bot.fallback_message, "fallback", None, score)
+
+
+def _counted_values(message: Message) -> dict[str, Any]:
+    """What the analytics counters read of a stored message (``analytics.count_messages``)."""
+    return {
+        "organization_id": message.organization_id,
+        "bot_id": message.bot_id,
+        "created_at": message.created_at,
+        "role": message.role,
+        "answer_source": message.answer_source,
+    }
 
 
 def _message(
