@@ -19,7 +19,7 @@ from botyard.bots.schemas import (
     SettingsOut,
     SettingsUpdate,
 )
-from botyard.core.database import DBReader, DBSession
+from botyard.core.database import DBReader, DBSession, DBWriter
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_json
 from botyard.core.params import Cursor, Limit
 
@@ -37,9 +37,9 @@ async def list_bots(
 
 
 @router.post("", status_code=201, summary="Create a bot (optionally with its reply settings)")
-async def create_bot(principal: WriteKey, session: DBSession, body: BotCreate) -> BotOut:
+async def create_bot(principal: WriteKey, writer: DBWriter, body: BotCreate) -> BotOut:
     return await service.create_bot(
-        session, principal.organization_id, body.model_dump(exclude_unset=True)
+        writer, principal.organization_id, body.model_dump(exclude_unset=True)
     )
 
 

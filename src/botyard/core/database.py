@@ -17,11 +17,14 @@ from sqlalchemy import (
     Connection,
     CursorResult,
     DateTime,
+    Delete,
     Engine,
     Executable,
+    Insert,
     MetaData,
     Row,
     Select,
+    Update,
     event,
     update,
 )
@@ -34,7 +37,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -43,6 +46,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import EMPTY_DICT, await_only, greenlet_spawn
 
@@ -538,7 +544,67 @@ def _read_sync(
         return connection.execute(statement, params).all()
 
 
-class CompiledRead:
+def _compile(statement: Executable, dialect: Dialect) -> SQLCompiler:
+    return cast(SQLCompiler, cast(ClauseElement, statement).compile(dialect=dialect))
+
+
+class _Compiled:
+    """A statement compiled once for one dialect: its SQL and its parameters in order, with
+    the dialect's bind conversions (the column types)."""
+
+    __slots__ = ("binds", "sql", "statement")
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled = _compile(statement, dialect)
+        self.statement = statement
+        self.sql = compiled.string
+        processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
+        self.binds = [
+            (name, compiled.binds[name], processors.get(name))
+            for name in compiled.positiontup or ()
+        ]
+
+    @staticmethod
+    def _compiles_once(statement: Executable, dialect: Dialect) -> bool:
+        """Positional parameters and nothing rendered per execution (``IN`` lists, literal
+        binds) or named otherwise."""
+        if dialect.paramstyle not in _POSITIONAL:
+            return False
+        compiled = _compile(statement, dialect)
+        return not (
+            compiled.literal_execute_params
+            or compiled.post_compile_params
+            or compiled.escaped_bind_names
+        )
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        arguments = []
+        for name, bind, process in self.binds:
+            value = params[name] if bind.required else params.get(name, bind.effective_value)
+            arguments.append(value if process is None else process(value))
+        return arguments
+
+    def _failed(self, engine: Engine, connection: Any, error: Any) -> DBAPIError:
+        """``error`` from the driver as ``Connection`` raises it: wrapped, and a disconnect
+        invalidating the connection and the pool's older ones."""
+        dialect = engine.dialect
+        invalidated = connection is not None and dialect.is_disconnect(error, connection, None)
+        if invalidated:
+            engine.pool._invalidate(connection, error)
+        return cast(
+            DBAPIError,
+            DBAPIError.instance(
+                self.sql,
+                None,
+                error,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=invalidated,
+                dialect=dialect,
+            ),
+        )
+
+
+class CompiledRead(_Compiled):
     """A select compiled once for one dialect and run on the pooled DB-API connection.
 
     The reads of the hot paths are fixed statements with bound parameters; SQLAlchemy's
@@ -550,17 +616,10 @@ class CompiledRead:
     with the columns' names (``row.name``, ``row._asdict()``).
     """
 
-    __slots__ = ("autocommit", "binds", "make_row", "results", "sql", "statement", "types")
+    __slots__ = ("autocommit", "make_row", "results", "types")
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.statement = statement
-        self.sql = compiled.string
-        processors = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
-        self.binds = [
-            (name, compiled.binds[name], processors.get(name))
-            for name in compiled.positiontup or ()
-        ]
+        super().__init__(statement, dialect)
         columns = list(statement.selected_columns)
         self.types = [column.type for column in columns]
         # (index, processor) of the columns that need converting, by the driver's column
@@ -575,37 +634,19 @@ class CompiledRead:
     def can_compile(statement: Executable, dialect: Dialect) -> bool:
         """Plain selects of named columns with positional parameters; anything rendered per
         execution (``IN`` lists, literal binds) or named otherwise goes through ``Connection``."""
-        if not isinstance(statement, Select) or dialect.paramstyle not in _POSITIONAL:
+        if not isinstance(statement, Select):
             return False
         keys = [column.key or "" for column in statement.selected_columns]
         if len(set(keys)) != len(keys) or not all(
             k.isidentifier() and not k.startswith("_") for k in keys
         ):
             return False  # not all usable as a named tuple's field names
-        compiled = statement.compile(dialect=dialect)
-        return not (
-            compiled.literal_execute_params
-            or compiled.post_compile_params
-            or compiled.escaped_bind_names
-        )
-
-    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        arguments = []
-        for name, bind, process in self.binds:
-            value = params[name] if bind.required else params.get(name, bind.effective_value)
-            arguments.append(value if process is None else process(value))
-        return arguments
+        return _Compiled._compiles_once(statement, dialect)
 
     def run(self, engine: Engine, params: Mapping[str, Any]) -> list[Any]:
         """Checkout, statement, return to the pool; in a greenlet (the drivers are async)."""
         dialect = engine.dialect
-        dbapi_error = dialect.loaded_dbapi.Error
-        try:
-            connection = engine.raw_connection()
-        except dbapi_error as error:
-            raise DBAPIError.instance(
-                self.sql, None, error, dbapi_error, dialect=dialect
-            ) from error
+        connection = _checkout(engine, self.sql)
         try:
             if self.autocommit:
                 connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
@@ -629,19 +670,8 @@ class CompiledRead:
                     events.after_cursor_execute(None, cursor, self.sql, arguments, None, False)
             finally:
                 cursor.close()
-        except dbapi_error as error:
-            invalidated = dialect.is_disconnect(error, connection, None)
-            if invalidated:
-                # As Connection does: this connection goes, and so do the pool's older ones.
-                engine.pool._invalidate(connection, error)
-            raise DBAPIError.instance(
-                self.sql,
-                None,
-                error,
-                dbapi_error,
-                connection_invalidated=invalidated,
-                dialect=dialect,
-            ) from error
+        except dialect.loaded_dbapi.Error as error:
+            raise self._failed(engine, connection, error) from error
         finally:
             if self.autocommit and connection.is_valid:
                 connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
@@ -658,29 +688,103 @@ class CompiledRead:
         return rows
 
 
+class CompiledWrite(_Compiled):
+    """An INSERT, UPDATE or DELETE compiled once for one dialect, run on a DB-API connection
+    in its transaction (a :class:`Writer`'s), as :class:`CompiledRead` runs a select: the
+    dialect's SQL and bind conversions, errors wrapped as ``Connection`` wraps them and the
+    engine's cursor events. A list of parameter sets is one ``executemany``."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        super().__init__(statement, dialect)
+        self.names = frozenset(name for name, _, _ in self.binds)
+
+    @staticmethod
+    def can_compile(statement: Executable, dialect: Dialect) -> bool:
+        """Plain DML with no RETURNING (nothing to read back) and no SQL rendered per
+        execution."""
+        return (
+            isinstance(statement, Insert | Update | Delete)
+            and not statement._returning
+            and _Compiled._compiles_once(statement, dialect)
+        )
+
+    def prepare(self, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> tuple[Any, bool]:
+        """The driver's arguments for one parameter set or a list of them (``executemany``).
+
+        A key that names no parameter is refused, as ``Connection`` refuses it."""
+        sets = [params] if isinstance(params, Mapping) else params
+        for values in sets:
+            if unknown := values.keys() - self.names:
+                raise ArgumentError(f"{sorted(unknown)} not parameters of {self.sql!r}")
+        if isinstance(params, Mapping):
+            return self.arguments(params), False
+        return [self.arguments(values) for values in sets], True
+
+    def run(self, engine: Engine, connection: Any, arguments: Any, many: bool) -> int:
+        """The statement on ``connection`` (checked out, in its transaction): its row count."""
+        try:
+            cursor = connection.cursor()
+            try:
+                events = engine.dispatch
+                if events.before_cursor_execute:
+                    events.before_cursor_execute(None, cursor, self.sql, arguments, None, many)
+                if many:
+                    cursor.executemany(self.sql, arguments)
+                else:
+                    cursor.execute(self.sql, arguments)
+                if events.after_cursor_execute:
+                    events.after_cursor_execute(None, cursor, self.sql, arguments, None, many)
+                return cast(int, cursor.rowcount)
+            finally:
+                cursor.close()
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise self._failed(engine, connection, error) from error
+
+
+def _checkout(engine: Engine, sql: str) -> PoolProxiedConnection:
+    """A pooled DB-API connection; a driver's error wrapped as ``Connection`` wraps it."""
+    dialect = engine.dialect
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        return engine.raw_connection()
+    except dbapi_error as error:
+        raise DBAPIError.instance(sql, None, error, dbapi_error, dialect=dialect) from error
+
+
 _POSITIONAL = frozenset({"qmark", "numeric", "numeric_dollar", "format"})
-_READS_MAX = 512
-_reads_by_statement: dict[tuple[int, str], CompiledRead | None] = {}
+_COMPILED_MAX = 512
+_compiled_by_statement: dict[tuple[int, str], _Compiled | None] = {}
+_C = TypeVar("_C", bound=_Compiled)
+
+
+def _compiled(statement: Executable, dialect: Dialect, kind: type[_C]) -> _C | None:
+    """The statement's compiled form, made on first use; None for one that cannot be.
+
+    Keyed by the statement object: the hot paths' statements are made once (module level,
+    ``Keyset``, ``NewRows``). The entry holds the statement, so its id cannot be reused while
+    cached; past the bound, further statements are simply run through ``Connection``."""
+    key = (id(statement), dialect.name)
+    if key in _compiled_by_statement:
+        found = _compiled_by_statement[key]
+        if found is None or found.statement is statement:
+            return cast(_C | None, found)
+    if len(_compiled_by_statement) >= _COMPILED_MAX:
+        return None
+    made = kind(statement, dialect) if kind.can_compile(statement, dialect) else None  # type: ignore[attr-defined]
+    _compiled_by_statement[key] = made
+    return made
 
 
 def compiled_read(statement: Executable, dialect: Dialect) -> CompiledRead | None:
-    """The statement's ``CompiledRead``, made on first use; None for one that cannot be.
+    """The select's ``CompiledRead`` (see :func:`_compiled`)."""
+    return _compiled(statement, dialect, CompiledRead)
 
-    Keyed by the statement object: the hot paths' statements are made once (module level,
-    ``Keyset``). The entry holds the statement, so its id cannot be reused while cached; past
-    the bound, further statements are simply run through ``Connection``."""
-    key = (id(statement), dialect.name)
-    if key in _reads_by_statement:
-        read = _reads_by_statement[key]
-        if read is None or read.statement is statement:
-            return read
-    if len(_reads_by_statement) >= _READS_MAX:
-        return None
-    read = None
-    if CompiledRead.can_compile(statement, dialect):
-        read = CompiledRead(cast(Select[Any], statement), dialect)
-    _reads_by_statement[key] = read
-    return read
+
+def compiled_write(statement: Executable, dialect: Dialect) -> CompiledWrite | None:
+    """The DML statement's ``CompiledWrite`` (see :func:`_compiled`)."""
+    return _compiled(statement, dialect, CompiledWrite)
 
 
 async def read_rows(
@@ -698,6 +802,91 @@ async def get_reader(request: Request) -> Reader:
 
 
 DBReader = Annotated[Reader, Depends(get_reader)]
+
+
+class Writer:
+    """A request's writes of plain rows: Core statements in one transaction on one pooled
+    connection, with no ORM session, committed by :func:`get_writer` once the endpoint
+    succeeded (rolled back otherwise).
+
+    For a request that only adds rows it shows back (``NewRows``), a session's unit of work,
+    transaction bookkeeping and per-statement execution context cost more than SQLite
+    spends on the INSERT. Each statement here is compiled once (:class:`CompiledWrite`) and
+    run on the DB-API connection, which keeps what the session's connection had: SQLite's
+    writers' turns (held until the commit), PostgreSQL's transaction, the pool's timeout.
+    The connection is taken at the first statement, so a request refused before it writes
+    holds none. No ORM events run: a request that raises webhook events or evicts a cache
+    after its commit uses a session.
+    """
+
+    __slots__ = ("_connection", "engine")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._connection: PoolProxiedConnection | None = None
+
+    async def execute(
+        self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Run the statement in the transaction (a list of parameter sets: every one of
+        them); the number of rows it wrote."""
+        write = compiled_write(statement, self.engine.dialect)
+        if write is None:
+            raise ArgumentError(f"not a statement a Writer runs: {statement}")
+        return await greenlet_spawn(self._execute, write, params)
+
+    def _execute(
+        self, write: CompiledWrite, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> int:
+        arguments, many = write.prepare(params)
+        engine = self.engine.sync_engine
+        if self._connection is None:
+            self._connection = _checkout(engine, write.sql)
+        return write.run(engine, self._connection, arguments, many)
+
+    async def commit(self) -> None:
+        if self._connection is not None:
+            await greenlet_spawn(self._end, True)
+
+    async def rollback(self) -> None:
+        if self._connection is not None:
+            await greenlet_spawn(self._end, False)
+
+    def _end(self, commit: bool) -> None:
+        """Commit or not, and return the connection to the pool, which rolls back whatever
+        was not committed."""
+        connection, self._connection = self._connection, None
+        assert connection is not None
+        try:
+            if commit:
+                try:
+                    connection.commit()
+                except self.engine.dialect.loaded_dbapi.Error as error:
+                    raise DBAPIError.instance(
+                        "COMMIT",
+                        None,
+                        error,
+                        self.engine.dialect.loaded_dbapi.Error,
+                        dialect=self.engine.dialect,
+                    ) from error
+        finally:
+            connection.close()
+
+
+async def get_writer(request: Request) -> AsyncIterator[Writer]:
+    """The request owns the transaction, as with :func:`get_session`: services write, this
+    commits once the endpoint succeeded."""
+    writer = Writer(request.app.state.engine)
+    try:
+        yield writer
+    except BaseException:
+        await writer.rollback()
+        raise
+    else:
+        await writer.commit()
+
+
+DBWriter = Annotated[Writer, Depends(get_writer, scope="function")]
 
 _sqlite_companions: dict[str, Engine] = {}
 _sqlite_busy: dict[str, float] = {}

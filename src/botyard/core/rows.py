@@ -6,7 +6,9 @@ per-attribute history, an identity-map entry, then the INSERT. A request that cr
 only to show them (a chat message, a new bot) pays that for nothing. :class:`NewRows` builds
 the rows itself, with every column's Python-side default applied as the ORM would, inserts
 them in one statement in the session's transaction (after an autoflush, like any query),
-and hands the complete rows back, ready for the response model.
+and hands the complete rows back, ready for the response model. A request that writes nothing
+but such rows can skip the session altogether: a ``Writer`` (``core.database``) runs the
+INSERT, compiled once, in the request's transaction.
 
 Columns with a server-side default are refused when the helper is made: the row handed
 back could not hold the value the database chose.
@@ -19,11 +21,14 @@ costs more than the statement itself on SQLite.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Insert, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
+
+if TYPE_CHECKING:
+    from botyard.core.database import Writer
 
 Row = dict[str, Any]
 
@@ -66,8 +71,8 @@ class NewRows:
                 values[key] = make()
         return values
 
-    async def insert(self, target: AsyncSession | AsyncConnection, *rows: Row) -> None:
-        """Write the rows (made by :meth:`row`) in the session's transaction."""
+    async def insert(self, target: AsyncSession | AsyncConnection | Writer, *rows: Row) -> None:
+        """Write the rows (made by :meth:`row`) in the session's (or the writer's) transaction."""
         if isinstance(target, AsyncSession):
             target = await core_connection(target)
         await target.execute(self.statement, list(rows) if len(rows) > 1 else rows[0])
