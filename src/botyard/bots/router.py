@@ -92,9 +92,13 @@ async def list_knowledge(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
-    bot = await service.read_bot(reader, principal.organization_id, bot_id)
-    page = await service.list_knowledge(
-        reader, bot, limit=limit, cursor=cursor, columns=KNOWLEDGE_JSON.columns
+    page = await service.list_bot_knowledge(
+        reader,
+        principal.organization_id,
+        bot_id,
+        limit=limit,
+        cursor=cursor,
+        columns=KNOWLEDGE_JSON.columns,
     )
     return list_json(KNOWLEDGE_JSON, page)
 

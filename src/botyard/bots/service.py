@@ -110,6 +110,29 @@ async def delete_bot(session: AsyncSession, bot: Bot) -> None:
     _evict_after_commit(session, bot.id)
 
 
+async def list_bot_knowledge(
+    source: AsyncSession | Reader,
+    organization_id: str,
+    bot_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    columns: tuple[str, ...] | None = None,
+) -> Page:
+    """The knowledge entries of the organization's bot ``bot_id``, newest first, or 404; the
+    bot is read only to tell an empty page from a bot that does not exist."""
+    if not could_exist(bot_id):
+        raise NotFound("bot", param="bot_id")
+    return await KNOWLEDGE_LIST.child_page(
+        source,
+        {"organization_id": organization_id, "bot_id": bot_id},
+        parent=lambda: read_bot(source, organization_id, bot_id),
+        limit=limit,
+        cursor=cursor,
+        columns=columns,
+    )
+
+
 async def list_knowledge(
     source: AsyncSession | Reader,
     bot: Bot | Row[Any],

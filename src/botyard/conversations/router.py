@@ -115,11 +115,13 @@ async def list_messages(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
-    conversation = await service.read_conversation(
-        reader, principal.organization_id, conversation_id
-    )
-    page = await service.list_messages(
-        reader, conversation, limit=limit, cursor=cursor, columns=MESSAGE_JSON.columns
+    page = await service.list_conversation_messages(
+        reader,
+        principal.organization_id,
+        conversation_id,
+        limit=limit,
+        cursor=cursor,
+        columns=MESSAGE_JSON.columns,
     )
     return list_json(MESSAGE_JSON, page)
 

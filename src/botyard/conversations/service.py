@@ -179,6 +179,30 @@ async def list_conversations(
     return await CONVERSATION_LIST.page(source, values, limit=limit, cursor=cursor, columns=columns)
 
 
+async def list_conversation_messages(
+    source: AsyncSession | Reader,
+    organization_id: str,
+    conversation_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    columns: tuple[str, ...] | None = None,
+) -> Page:
+    """The messages of the organization's conversation ``conversation_id``, oldest first, or
+    404; messages carry their organization, so the conversation is read only to tell an empty
+    page from a conversation that does not exist."""
+    if not bots.could_exist(conversation_id):
+        raise NotFound("conversation", param="conversation_id")
+    return await MESSAGE_LIST.child_page(
+        source,
+        {"organization_id": organization_id, "conversation_id": conversation_id},
+        parent=lambda: read_conversation(source, organization_id, conversation_id),
+        limit=limit,
+        cursor=cursor,
+        columns=columns,
+    )
+
+
 async def list_messages(
     source: AsyncSession | Reader,
     conversation: Conversation | Row[Any],

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -195,6 +195,32 @@ class Keyset:
         statement = self.statement(frozenset(given), bool(cursor), columns)
         rows = list(await read_rows(source, statement, parameters))
         return _page_of(rows, limit, "created_at", "id")
+
+    async def child_page(
+        self,
+        source: AsyncSession | Reader,
+        values: Mapping[str, Any],
+        *,
+        parent: Callable[[], Awaitable[object]],
+        limit: int,
+        cursor: str | None,
+        columns: tuple[str, ...] | None = None,
+    ) -> Page:
+        """A page of rows that belong to a parent the caller must be able to see (a
+        conversation's messages), where ``values`` already scope the rows to the caller.
+
+        The page is read first and ``parent`` (which raises 404) is awaited only when that
+        cannot tell a missing parent from an empty page: no rows, or a refused cursor (a
+        missing parent answers 404 before a bad cursor's 400, as when it was read first).
+        """
+        try:
+            page = await self.page(source, values, limit=limit, cursor=cursor, columns=columns)
+        except APIError:
+            await parent()
+            raise
+        if not page[0]:
+            await parent()
+        return page
 
 
 def _page_of(rows: list[Any], limit: int, created_at: str, row_id: str) -> Page:
