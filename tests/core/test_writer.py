@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -68,23 +69,35 @@ async def test_rolled_back_rows_are_gone_and_nothing_written_takes_no_connection
     await idle.commit()
     await idle.rollback()
     writer = Writer(engine)
-    row = _bot(org.id, "Dropped")
-    await _NEW_BOTS.insert(writer, row)
+    added, executed = _bot(org.id, "Added"), _bot(org.id, "Executed")
+    await _NEW_BOTS.insert(writer, added)  # sent with the commit
+    assert engine.pool.checkedout() == checked_out  # type: ignore[attr-defined]
+    await writer.execute(_NEW_BOTS.statement, executed)  # sent now, after the added row
     assert engine.pool.checkedout() == checked_out + 1  # type: ignore[attr-defined]
     await writer.rollback()
     assert engine.pool.checkedout() == checked_out  # type: ignore[attr-defined]
-    assert await _stored(engine, row["id"]) == {}
+    assert await _stored(engine, added["id"], executed["id"]) == {}
+    await writer.commit()  # nothing left to write
+    assert await _stored(engine, added["id"], executed["id"]) == {}
 
 
 async def test_errors_are_raised_as_a_session_raises_them(app: FastAPI) -> None:
     """A constraint the database refuses is SQLAlchemy's IntegrityError, and the transaction
     can still be rolled back and the connection reused."""
     engine: AsyncEngine = app.state.engine
+    org = await make_org(app)
+    checked_out = engine.pool.checkedout()  # type: ignore[attr-defined]
     writer = Writer(engine)
     with pytest.raises(IntegrityError):
-        await _NEW_BOTS.insert(writer, _bot("org_missing", "Orphan"))
+        await writer.execute(_NEW_BOTS.statement, _bot("org_missing", "Orphan"))
     await writer.rollback()
-    checked_out = engine.pool.checkedout()  # type: ignore[attr-defined]
+    for rows in ([_bot("org_missing", "Alone")], [_bot(org.id, "Kept"), _bot("org_missing", "No")]):
+        writer = Writer(engine)
+        await _NEW_BOTS.insert(writer, *rows)
+        with pytest.raises(IntegrityError):  # at the commit, which sends the rows
+            await writer.commit()
+        assert engine.pool.checkedout() == checked_out  # type: ignore[attr-defined]
+        assert await _stored(engine, *(row["id"] for row in rows)) == {}
     with pytest.raises(ArgumentError):  # refused before it takes a connection
         await Writer(engine).execute(_RENAME, {"bot_id": "x", "name": "y", "colour": "red"})
     assert engine.pool.checkedout() == checked_out  # type: ignore[attr-defined]
@@ -100,12 +113,45 @@ async def test_concurrent_writers_take_turns(app: FastAPI) -> None:
 
     async def write(row: dict[str, object]) -> None:
         writer = Writer(engine)
-        await _NEW_BOTS.insert(writer, row)
+        await writer.execute(_NEW_BOTS.statement, row)
         await asyncio.sleep(0.01)  # others start their writes meanwhile
         await writer.commit()
 
     await asyncio.wait_for(asyncio.gather(*(write(row) for row in rows)), timeout=20)
     assert len(await _stored(engine, *(row["id"] for row in rows))) == len(rows)
+
+
+async def test_a_lone_new_row_is_written_in_one_statement(app: FastAPI) -> None:
+    """With nothing else to write, the row needs no transaction around it: on PostgreSQL
+    the INSERT runs in autocommit (no BEGIN and COMMIT round trips); SQLite's transaction
+    costs no round trip and stays."""
+    org = await make_org(app)
+    engine: AsyncEngine = app.state.engine
+    in_transaction: list[bool] = []
+
+    def record(_connection: Any, cursor: Any, *_: Any) -> None:
+        driver = cursor._adapt_connection.driver_connection
+        if hasattr(driver, "is_in_transaction"):  # asyncpg
+            in_transaction.append(driver.is_in_transaction())
+        else:
+            in_transaction.append(driver.in_transaction)
+
+    event.listen(engine.sync_engine, "after_cursor_execute", record)
+    try:
+        writer = Writer(engine)
+        row = _bot(org.id, "Alone")
+        await _NEW_BOTS.insert(writer, row)
+        await writer.commit()
+        assert in_transaction == [engine.dialect.name != "postgresql"]
+        assert row["id"] in await _stored(engine, row["id"])
+        in_transaction.clear()
+        writer = Writer(engine)
+        await _NEW_BOTS.insert(writer, _bot(org.id, "First"))
+        await _NEW_BOTS.insert(writer, _bot(org.id, "Second"))
+        await writer.commit()
+        assert in_transaction == [True, True]
+    finally:
+        event.remove(engine.sync_engine, "after_cursor_execute", record)
 
 
 async def test_a_request_creating_a_bot_commits_once_it_succeeded(

@@ -814,49 +814,101 @@ class Writer:
     spends on the INSERT. Each statement here is compiled once (:class:`CompiledWrite`) and
     run on the DB-API connection, which keeps what the session's connection had: SQLite's
     writers' turns (held until the commit), PostgreSQL's transaction, the pool's timeout.
-    The connection is taken at the first statement, so a request refused before it writes
-    holds none. No ORM events run: a request that raises webhook events or evicts a cache
-    after its commit uses a session.
+    No ORM events run: a request that raises webhook events or evicts a cache after its
+    commit uses a session.
+
+    A write whose row count the request does not need (``add``: new rows) is sent with the
+    commit, as a session flushes its new objects then; a request refused before it writes
+    holds no connection. A request whose only write is one such statement needs no
+    transaction around it: on PostgreSQL it runs alone in autocommit, one round trip where
+    BEGIN, the statement and COMMIT were three. ``execute`` sends what was added first,
+    then its statement, in the transaction.
     """
 
-    __slots__ = ("_connection", "engine")
+    __slots__ = ("_connection", "_pending", "engine")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._connection: PoolProxiedConnection | None = None
+        self._pending: list[tuple[CompiledWrite, Any, bool]] = []
+
+    def add(
+        self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Write with the commit (a list of parameter sets: every one of them). The
+        statement and its parameters are checked now, so a mistake is raised here."""
+        write = self._compiled(statement)
+        self._pending.append((write, *write.prepare(params)))
 
     async def execute(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> int:
-        """Run the statement in the transaction (a list of parameter sets: every one of
-        them); the number of rows it wrote."""
+        """Run the statement in the transaction now, after any added before; the number of
+        rows it wrote."""
+        write = self._compiled(statement)
+        arguments, many = write.prepare(params)
+        return await greenlet_spawn(self._execute, write, arguments, many)
+
+    def _compiled(self, statement: Executable) -> CompiledWrite:
         write = compiled_write(statement, self.engine.dialect)
         if write is None:
             raise ArgumentError(f"not a statement a Writer runs: {statement}")
-        return await greenlet_spawn(self._execute, write, params)
+        return write
 
-    def _execute(
-        self, write: CompiledWrite, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
-    ) -> int:
-        arguments, many = write.prepare(params)
+    def _execute(self, write: CompiledWrite, arguments: Any, many: bool) -> int:
+        connection = self._flush(write.sql)
+        return write.run(self.engine.sync_engine, connection, arguments, many)
+
+    def _flush(self, sql: str) -> PoolProxiedConnection:
+        """The transaction's connection (taken now if need be), with what was added sent."""
         engine = self.engine.sync_engine
         if self._connection is None:
-            self._connection = _checkout(engine, write.sql)
-        return write.run(engine, self._connection, arguments, many)
+            self._connection = _checkout(engine, sql)
+        pending, self._pending = self._pending, []
+        for write, arguments, many in pending:
+            write.run(engine, self._connection, arguments, many)
+        return self._connection
 
     async def commit(self) -> None:
-        if self._connection is not None:
-            await greenlet_spawn(self._end, True)
+        if self._connection is not None or self._pending:
+            await greenlet_spawn(self._commit)
 
     async def rollback(self) -> None:
+        self._pending = []
         if self._connection is not None:
             await greenlet_spawn(self._end, False)
+
+    def _commit(self) -> None:
+        alone = self._connection is None and len(self._pending) == 1 and not self._pending[0][2]
+        if alone and self.engine.dialect.name == "postgresql":
+            self._alone(*self._pending.pop())
+            return
+        if self._pending:
+            try:
+                self._flush(self._pending[0][0].sql)
+            except BaseException:
+                self._end(False)
+                raise
+        self._end(True)
+
+    def _alone(self, write: CompiledWrite, arguments: Any, many: bool) -> None:
+        """The transaction's only statement, in autocommit (it is atomic by itself)."""
+        engine = self.engine.sync_engine
+        connection = _checkout(engine, write.sql)
+        try:
+            connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+            write.run(engine, connection, arguments, many)
+        finally:
+            if connection.is_valid:
+                connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
+            connection.close()
 
     def _end(self, commit: bool) -> None:
         """Commit or not, and return the connection to the pool, which rolls back whatever
         was not committed."""
         connection, self._connection = self._connection, None
-        assert connection is not None
+        if connection is None:
+            return
         try:
             if commit:
                 try:

@@ -72,10 +72,15 @@ class NewRows:
         return values
 
     async def insert(self, target: AsyncSession | AsyncConnection | Writer, *rows: Row) -> None:
-        """Write the rows (made by :meth:`row`) in the session's (or the writer's) transaction."""
+        """Write the rows (made by :meth:`row`) in the session's transaction, or with the
+        writer's commit."""
+        params = list(rows) if len(rows) > 1 else rows[0]
         if isinstance(target, AsyncSession):
             target = await core_connection(target)
-        await target.execute(self.statement, list(rows) if len(rows) > 1 else rows[0])
+        if isinstance(target, AsyncConnection):
+            await target.execute(self.statement, params)
+        else:
+            target.add(self.statement, params)  # a Writer: sent with its commit
 
 
 async def core_connection(session: AsyncSession) -> AsyncConnection:
