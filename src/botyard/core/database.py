@@ -604,6 +604,38 @@ class _Compiled:
         )
 
 
+class ResultRows:
+    """The rows a compiled statement returns, as named tuples of its columns, converted as
+    the column types say for what the driver gives (found from its description on first
+    use: only the columns that need it)."""
+
+    __slots__ = ("make_row", "results", "types")
+
+    def __init__(self, columns: Sequence[Any], name: str) -> None:
+        self.types = [column.type for column in columns]
+        self.results: list[tuple[int, Callable[[Any], Any]]] | None = None
+        row_type: Any = collections.namedtuple(name, [str(c.key) for c in columns])  # type: ignore[misc]
+        self.make_row: Callable[[Sequence[Any]], Any] = row_type._make
+
+    def of(self, fetched: Sequence[Sequence[Any]], description: Any, dialect: Dialect) -> list[Any]:
+        if self.results is None:
+            self.results = [
+                (index, process)
+                for index, (kind, described) in enumerate(zip(self.types, description, strict=True))
+                if (process := kind._cached_result_processor(dialect, described[1]))
+            ]
+        make_row = self.make_row
+        if not self.results:
+            return [make_row(values) for values in fetched]
+        rows = []
+        for values in fetched:
+            converted = list(values)
+            for index, convert in self.results:
+                converted[index] = convert(converted[index])
+            rows.append(make_row(converted))
+        return rows
+
+
 class CompiledRead(_Compiled):
     """A select compiled once for one dialect and run on the pooled DB-API connection.
 
@@ -616,17 +648,11 @@ class CompiledRead(_Compiled):
     with the columns' names (``row.name``, ``row._asdict()``).
     """
 
-    __slots__ = ("autocommit", "make_row", "results", "types")
+    __slots__ = ("autocommit", "shape")
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         super().__init__(statement, dialect)
-        columns = list(statement.selected_columns)
-        self.types = [column.type for column in columns]
-        # (index, processor) of the columns that need converting, by the driver's column
-        # types, on first use.
-        self.results: list[tuple[int, Callable[[Any], Any]]] | None = None
-        row_type: Any = collections.namedtuple("ReadRow", [str(c.key) for c in columns])  # type: ignore[misc]
-        self.make_row: Callable[[Sequence[Any]], Any] = row_type._make
+        self.shape = ResultRows(list(statement.selected_columns), "ReadRow")
         # PostgreSQL: no BEGIN and ROLLBACK around a read (as the Reader's AUTOCOMMIT did).
         self.autocommit = dialect.name == "postgresql"
 
@@ -658,14 +684,7 @@ class CompiledRead(_Compiled):
                     events.before_cursor_execute(None, cursor, self.sql, arguments, None, False)
                 cursor.execute(self.sql, arguments)
                 fetched = cursor.fetchall()
-                if self.results is None:
-                    self.results = [
-                        (index, process)
-                        for index, (kind, described) in enumerate(
-                            zip(self.types, cursor.description, strict=True)
-                        )
-                        if (process := kind._cached_result_processor(dialect, described[1]))
-                    ]
+                description = cursor.description
                 if events.after_cursor_execute:
                     events.after_cursor_execute(None, cursor, self.sql, arguments, None, False)
             finally:
@@ -676,16 +695,7 @@ class CompiledRead(_Compiled):
             if self.autocommit and connection.is_valid:
                 connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
             connection.close()
-        make_row = self.make_row
-        if not self.results:
-            return [make_row(values) for values in fetched]
-        rows = []
-        for values in fetched:
-            converted = list(values)
-            for index, convert in self.results:
-                converted[index] = convert(converted[index])
-            rows.append(make_row(converted))
-        return rows
+        return self.shape.of(fetched, description, dialect)
 
 
 class CompiledWrite(_Compiled):

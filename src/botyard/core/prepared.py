@@ -19,7 +19,6 @@ through ``Connection.execute`` instead.
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -28,6 +27,8 @@ from sqlalchemy import Connection, CursorResult, Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
+
+from botyard.core.database import ResultRows
 
 _POSITIONAL = frozenset({"qmark", "numeric", "numeric_dollar", "format"})
 
@@ -48,7 +49,7 @@ class Outcome:
 class _Compiled:
     """The statement compiled for one dialect, with its conversions."""
 
-    __slots__ = ("binds", "make_row", "results", "sql", "types")
+    __slots__ = ("binds", "shape", "sql")
 
     def __init__(self, compiled: SQLCompiler, columns: Sequence[Any]) -> None:
         self.sql = compiled.string
@@ -57,12 +58,7 @@ class _Compiled:
             (name, compiled.binds[name], processors.get(name))
             for name in compiled.positiontup or ()
         ]
-        self.types = [column.type for column in columns]
-        # (index, processor) of the result columns that need converting, by the driver's
-        # column types, on first use.
-        self.results: list[tuple[int, Callable[[Any], Any]]] | None = None
-        row_type: Any = collections.namedtuple("PreparedRow", [str(c.key) for c in columns])  # type: ignore[misc]
-        self.make_row: Callable[[Sequence[Any]], Any] = row_type._make
+        self.shape = ResultRows(columns, "PreparedRow")
 
     def arguments(self, params: Params) -> list[Any]:
         arguments = []
@@ -70,26 +66,6 @@ class _Compiled:
             value = params[name] if bind.required else params.get(name, bind.effective_value)
             arguments.append(value if process is None else process(value))
         return arguments
-
-    def rows(
-        self, fetched: Sequence[Sequence[Any]], description: Any, dialect: Dialect
-    ) -> list[Any]:
-        if self.results is None:
-            self.results = [
-                (index, process)
-                for index, (kind, described) in enumerate(zip(self.types, description, strict=True))
-                if (process := kind._cached_result_processor(dialect, described[1]))
-            ]
-        make_row = self.make_row
-        if not self.results:
-            return [make_row(values) for values in fetched]
-        rows = []
-        for values in fetched:
-            converted = list(values)
-            for index, convert in self.results:
-                converted[index] = convert(converted[index])
-            rows.append(make_row(converted))
-        return rows
 
 
 class Prepared:
@@ -164,5 +140,5 @@ class Prepared:
             connection._handle_dbapi_exception(error, sql, arguments, cursor, None)
             raise  # not reached for a DB-API error: the connection raises the wrapped one
         cursor.close()
-        rows = compiled.rows(fetched, description, connection.dialect) if description else []
+        rows = compiled.shape.of(fetched, description, connection.dialect) if description else []
         return Outcome(rows, rowcount)
