@@ -8,7 +8,8 @@ Sets up one `botyard serve` (SQLite in a temporary directory by default; `--data
 for an empty PostgreSQL database you can throw away) with the CLI, then the data with the
 API, as a user would: a bot with a knowledge base of ``--knowledge`` entries, ``--bots``
 more bots and conversations, and a bot with ``--messages`` messages for analytics (asked
-for that bot, so the messages the POST rounds add to the other bot do not grow it).
+for that bot, so the messages the POST rounds add to the other bot do not grow it). On
+PostgreSQL the tables are then analyzed, as autovacuum would (:func:`analyze`).
 
 Each endpoint of ENDPOINTS is then driven with wrk beside /healthz in alternating short
 rounds and the verdict is the median of the rounds' endpoint : /healthz ratios, by
@@ -169,6 +170,24 @@ def set_up(api: Api, args: argparse.Namespace) -> tuple[str, str, str]:
     return bot, conversation, analytics_bot
 
 
+async def analyze(database_url: str) -> None:
+    """Give PostgreSQL's planner the statistics of the data just loaded.
+
+    A default server's autovacuum analyzes a table once enough of it changed; a test server
+    may run without it (this machine's does), and with no statistics the planner sorted a
+    conversation's 8,861 messages for a page of 20 (4.3 ms) instead of reading the
+    (conversation, created_at) index (0.05 ms)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("ANALYZE"))
+    finally:
+        await engine.dispose()
+
+
 def lua_script(tmp: Path, endpoint: Endpoint) -> Path:
     """The wrk script of a POST endpoint: method, JSON body and content type."""
     script = tmp / f"{endpoint.label.replace(' ', '_').replace('/', '')}.lua"
@@ -302,6 +321,8 @@ def main() -> None:
                 started = time.monotonic()
                 bot, conversation, analytics_bot = set_up(Api(base, key), args)
                 print(f"set-up through the API: {time.monotonic() - started:.0f} s")
+                if args.database_url:
+                    asyncio.run(analyze(database_url))
                 items = endpoints(bot, conversation, analytics_bot)
                 if args.only:
                     wanted = set(args.only.split(","))

@@ -1,0 +1,262 @@
+"""Routes simple enough to have their parameters read by a plan made once at start-up.
+
+FastAPI finds an endpoint's arguments on every request by walking its dependency tree,
+checking each parameter's annotation again on the way (is it a sequence, a model, JSON?),
+and wraps the call in telemetry and error context. For GET /v1/bots?limit=20 that was a
+quarter of the request. Most of the API's reads are much simpler than what that machinery
+covers: path and query parameters of one value each, plus dependencies that take nothing
+but the request (authentication with its scopes, the Reader), and an endpoint that builds
+its own ``Response``. A route of that shape gets a :class:`Plan`, which knows its
+parameters in advance and validates each one with the same pydantic field FastAPI uses.
+
+FastAPI stays the authority: a request that the plan cannot answer exactly as FastAPI
+would is passed to FastAPI's own handler, untouched. That covers a missing or invalid
+parameter (FastAPI then raises the very error it always does) and dependency overrides.
+Parameters are checked before any dependency runs, so a request passed on has not been
+authenticated or counted yet: nothing happens twice. A route of any other shape keeps
+FastAPI's handler as it is.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from copy import deepcopy
+from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, request_response
+from fastapi.security import SecurityScopes
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+_MANY = (list, tuple, set, frozenset, Sequence)
+
+
+@dataclass(frozen=True, slots=True)
+class _Param:
+    """A path or query parameter: where it is read from and how it is validated."""
+
+    name: str
+    alias: str
+    field: Any  # FastAPI's ModelField: ``validate(value, values, loc=...)``
+    loc: tuple[str, str]
+    required: bool
+    default: Any
+    validate_default: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Dependency:
+    """A coroutine dependency that takes only the request and its security scopes."""
+
+    name: str | None
+    call: Callable[..., Awaitable[Any]]
+    request_param: str | None
+    scopes_param: str | None
+    scopes: tuple[str, ...]
+
+    async def solve(self, request: Request) -> Any:
+        arguments: dict[str, Any] = {}
+        if self.request_param is not None:
+            arguments[self.request_param] = request
+        if self.scopes_param is not None:
+            arguments[self.scopes_param] = SecurityScopes(scopes=list(self.scopes))
+        return await self.call(**arguments)
+
+
+class Plan:
+    """How one route's endpoint gets its arguments; see the module's docstring."""
+
+    __slots__ = ("call", "dependencies", "overrides", "path", "query", "request_param")
+
+    def __init__(
+        self,
+        call: Callable[..., Awaitable[Response]],
+        path: list[_Param],
+        query: list[_Param],
+        dependencies: list[_Dependency],
+        request_param: str | None,
+        overrides: Any,
+    ) -> None:
+        self.call = call
+        self.path = path
+        self.query = query
+        self.dependencies = dependencies
+        self.request_param = request_param
+        self.overrides = overrides  # FastAPI's dependency_overrides_provider, if any
+
+    @classmethod
+    def of(cls, route: APIRoute) -> Plan | None:
+        """The route's plan, or None if FastAPI has to solve it."""
+        dependant = route.dependant
+        call = dependant.call
+        if (
+            call is None
+            or not inspect.iscoroutinefunction(call)
+            or not _returns_response(call)
+            or route.max_body_size is not None
+            or dependant.header_params
+            or dependant.cookie_params
+            or dependant.body_params
+            or _special_params(dependant, allowed={"request_param_name"})
+        ):
+            return None
+        path = [_param(field, "path") for field in dependant.path_params]
+        query = [_param(field, "query") for field in dependant.query_params]
+        dependencies = [_dependency(sub) for sub in dependant.dependencies]
+        if any(p is None for p in path + query) or any(d is None for d in dependencies):
+            return None
+        solved = [d for d in dependencies if d is not None]
+        if len({(d.call, d.scopes) for d in solved}) != len(solved):
+            return None  # FastAPI would share one result between them
+        return cls(
+            call,
+            [p for p in path if p is not None],
+            [p for p in query if p is not None],
+            solved,
+            dependant.request_param_name,
+            route.dependency_overrides_provider,
+        )
+
+    def handler(self, fastapi_handler: Handler) -> Handler:
+        """The route's request handler: the plan, or FastAPI's where the plan stops."""
+
+        async def handle(request: Request) -> Response:
+            arguments = self._parameters(request)
+            if arguments is None:
+                return await fastapi_handler(request)
+            for dependency in self.dependencies:
+                solved = await dependency.solve(request)
+                if dependency.name is not None:
+                    arguments[dependency.name] = solved
+            if self.request_param is not None:
+                arguments[self.request_param] = request
+            response = await self.call(**arguments)
+            if not isinstance(response, Response):
+                raise TypeError(f"{self.call.__qualname__} must return a Response")
+            return response
+
+        return handle
+
+    def _parameters(self, request: Request) -> dict[str, Any] | None:
+        """The path and query arguments, or None where FastAPI is to decide."""
+        if self.overrides is not None and self.overrides.dependency_overrides:
+            return None
+        arguments: dict[str, Any] = {}
+        for params, received in (
+            (self.path, request.path_params),
+            (self.query, request.query_params),
+        ):
+            for param in params:
+                value = received.get(param.alias)
+                if value is None:
+                    if param.required:
+                        return None
+                    value = deepcopy(param.default)
+                    if not param.validate_default:
+                        arguments[param.name] = value
+                        continue
+                value, errors = param.field.validate(value, arguments, loc=param.loc)
+                if errors:
+                    return None
+                arguments[param.name] = value
+        return arguments
+
+
+def plan_route(route: APIRoute) -> bool:
+    """Give the route a planned handler if it has the shape for one; whether it did."""
+    plan = Plan.of(route)
+    if plan is None:
+        return False
+    route.app = request_response(plan.handler(route.get_route_handler()))
+    return True
+
+
+def _returns_response(call: Callable[..., Any]) -> bool:
+    annotation = inspect.signature(call, eval_str=True).return_annotation
+    return inspect.isclass(annotation) and issubclass(annotation, Response)
+
+
+_SPECIAL_PARAMS = (
+    "request_param_name",
+    "websocket_param_name",
+    "http_connection_param_name",
+    "response_param_name",
+    "background_tasks_param_name",
+    "security_scopes_param_name",
+)
+
+
+def _special_params(dependant: Dependant, *, allowed: set[str]) -> bool:
+    """Whether the dependant takes a special parameter other than those ``allowed``."""
+    return any(
+        getattr(dependant, name) is not None for name in _SPECIAL_PARAMS if name not in allowed
+    )
+
+
+def _param(field: Any, where: str) -> _Param | None:
+    """A single-valued parameter read by its one alias; None for anything else."""
+    info = field.field_info
+    if info.validation_alias is not None or not _single_value(info.annotation):
+        return None
+    return _Param(
+        name=field.name,
+        alias=field.alias,
+        field=field,
+        loc=(where, field.alias),
+        required=info.is_required(),
+        default=field.default,
+        validate_default=bool(info.validate_default),
+    )
+
+
+def _single_value(annotation: Any) -> bool:
+    """Not a list (read with getlist) and not a model (read field by field)."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return all(_single_value(member) for member in members)
+            annotation = members[0]
+        else:
+            break
+    if annotation in _MANY or get_origin(annotation) in _MANY:
+        return False
+    return not (inspect.isclass(annotation) and issubclass(annotation, BaseModel))
+
+
+def _dependency(sub: Dependant) -> _Dependency | None:
+    call = sub.call
+    if (
+        call is None
+        or not inspect.iscoroutinefunction(call)
+        or sub.dependencies
+        or sub.path_params
+        or sub.query_params
+        or sub.header_params
+        or sub.cookie_params
+        or sub.body_params
+        or sub.concurrency is not None
+        or _special_params(sub, allowed={"request_param_name", "security_scopes_param_name"})
+    ):
+        return None
+    scopes = list(sub.parent_oauth_scopes or [])
+    for scope in sub.own_oauth_scopes or []:
+        if scope not in scopes:
+            scopes.append(scope)
+    return _Dependency(
+        name=sub.name,
+        call=call,
+        request_param=sub.request_param_name,
+        scopes_param=sub.security_scopes_param_name,
+        scopes=tuple(scopes),
+    )
