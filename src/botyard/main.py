@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
                     partial(app.state.request_log.stop, settings.request_log_shutdown_wait),
                 ),
                 ("rate limiter", app.state.rate_limits.limiter.close),
+                ("database reads", app.state.reader.close),
                 ("database engine", engine.dispose),
             )
             for name, step in steps:

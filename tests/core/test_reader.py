@@ -4,9 +4,12 @@ holds the connections a burst of concurrent reads needs instead of making new on
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,7 +34,8 @@ async def test_a_reader_reads_what_a_session_reads_without_a_transaction(
     in_transaction: list[bool] = []
 
     def record(_connection: Any, cursor: Any, *_: Any) -> None:
-        driver = cursor._adapt_connection.driver_connection
+        adapted = getattr(cursor, "_adapt_connection", None)  # the Reader's own: sqlite3's
+        driver = adapted.driver_connection if adapted is not None else cursor.connection
         if hasattr(driver, "is_in_transaction"):  # asyncpg: is a transaction open after the SELECT?
             in_transaction.append(driver.is_in_transaction())
         else:  # sqlite3 opens a transaction only to write
@@ -105,3 +109,79 @@ async def test_reads_the_fast_path_cannot_run_go_through_connection(app: FastAPI
     assert compiled_read(statement, engine.dialect) is None
     rows = await read_rows(Reader(engine), statement, {"ids": [b.id for b in bots[:2]]})
     assert sorted(row.id for row in rows) == sorted(b.id for b in bots[:2])
+
+
+def _sqlite_only(database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the Reader's own connection is SQLite's")
+
+
+async def test_sqlite_reads_skip_the_pool_and_see_each_commit(database_url: str) -> None:
+    _sqlite_only(database_url)
+    engine = create_engine(database_url)
+    checkouts: list[Any] = []
+    event.listen(engine.sync_engine, "checkout", lambda *_: checkouts.append(1))
+    reader = Reader(engine)
+    statement = select(Organization.id).where(Organization.name == bindparam("name"))
+    name = f"Direct {uuid.uuid4().hex}"
+    try:
+        assert await read_rows(reader, statement, {"name": name}) == []
+        async with create_sessionmaker(engine)() as session:
+            session.add(Organization(name=name))
+            await session.commit()
+        checkouts.clear()
+        rows = await read_rows(reader, statement, {"name": name})
+        assert len(rows) == 1
+        assert checkouts == []
+    finally:
+        await reader.close()
+        await engine.dispose()
+
+
+class _LockedOut:
+    """A connection whose every statement finds the database locked (SQLITE_BUSY)."""
+
+    def cursor(self) -> _LockedOut:
+        return self
+
+    def execute(self, *_: Any) -> None:
+        error = sqlite3.OperationalError("database is locked")
+        error.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+        raise error
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_sqlite_read_that_finds_the_database_locked_goes_through_the_pool(
+    database_url: str,
+) -> None:
+    """WAL readers all but never wait; one that does (another process holding the file) is
+    read by the pool, whose connections wait for the lock off the loop, not refused."""
+    _sqlite_only(database_url)
+    engine = create_engine(database_url)
+    checkouts: list[Any] = []
+    event.listen(engine.sync_engine, "checkout", lambda *_: checkouts.append(1))
+    reader = Reader(engine)
+    statement = select(Organization.id).order_by(Organization.id).limit(3)
+    try:
+        direct = await read_rows(reader, statement, {})
+        assert reader.direct is not None and checkouts == []
+        reader.direct._connection = _LockedOut()  # type: ignore[assignment]
+        pooled = await read_rows(reader, statement, {})
+        assert [tuple(r) for r in pooled] == [tuple(r) for r in direct]
+        assert checkouts == [1]
+    finally:
+        await engine.dispose()
+
+
+async def test_the_app_closes_the_readers_connection_on_shutdown(database_url: str) -> None:
+    _sqlite_only(database_url)
+    from botyard.main import create_app
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(database_url))
+    async with app.router.lifespan_context(app):
+        await read_rows(app.state.reader, select(Organization.id).limit(1), {})
+        assert app.state.reader.direct._connection is not None
+    assert app.state.reader.direct._connection is None
