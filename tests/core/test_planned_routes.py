@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.routing import APIRoute, request_response
 from fastapi.security import SecurityScopes
 from pydantic import BaseModel
@@ -44,9 +44,9 @@ def _route(app: FastAPI, method: str, path: str) -> APIRoute:
 
 
 @contextmanager
-def fastapi_handler(app: FastAPI, path: str) -> Iterator[None]:
+def fastapi_handler(app: FastAPI, path: str, method: str = "GET") -> Iterator[None]:
     """The route answered by FastAPI's own handler for the duration."""
-    route = _route(app, "GET", path)
+    route = _route(app, method, path)
     planned = route.app
     route.app = request_response(route.get_route_handler())
     try:
@@ -63,26 +63,28 @@ def _comparable(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
     return response.status_code, body, headers
 
 
-def test_the_api_reads_are_planned_and_the_rest_left_to_fastapi(app: FastAPI) -> None:
+def test_the_api_hot_paths_are_planned_and_the_odd_shapes_left_to_fastapi(app: FastAPI) -> None:
     planned = {
         (method, route.path)
         for route in app.router.routes
         if isinstance(route, APIRoute) and Plan.of(route) is not None
         for method in route.methods
     }
-    for path in (
-        "/v1/bots",
-        "/v1/bots/{bot_id}",
-        "/v1/bots/{bot_id}/knowledge",
-        "/v1/conversations",
-        "/v1/conversations/{conversation_id}/messages",
-        "/v1/me",
+    for method, path in (
+        ("GET", "/v1/bots"),
+        ("GET", "/v1/bots/{bot_id}"),
+        ("GET", "/v1/bots/{bot_id}/knowledge"),
+        ("GET", "/v1/conversations"),
+        ("GET", "/v1/conversations/{conversation_id}/messages"),
+        ("GET", "/v1/me"),
+        ("POST", "/v1/bots"),  # a body, a Writer that commits after the endpoint
+        ("PATCH", "/v1/bots/{bot_id}"),  # a body, a session, a response model
+        ("POST", "/v1/conversations/{conversation_id}/messages"),
     ):
-        assert ("GET", path) in planned
-    # A body, a session that commits after the endpoint (a yield dependency): FastAPI's.
-    assert ("POST", "/v1/bots") not in planned
-    assert ("PATCH", "/v1/bots/{bot_id}") not in planned
-    assert ("POST", "/v1/conversations/{conversation_id}/messages") not in planned
+        assert (method, path) in planned
+    # A body that may be left out, a webhook's raw body and headers: FastAPI's.
+    assert ("POST", "/v1/bots/{bot_id}/conversations") not in planned
+    assert ("POST", "/v1/secret-scanning/github") not in planned
 
 
 async def test_planned_answers_equal_fastapis(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -125,6 +127,50 @@ async def test_planned_answers_equal_fastapis(app: FastAPI, client: httpx.AsyncC
         assert _comparable(planned) == _comparable(by_fastapi), (url, params)
 
 
+async def test_planned_writes_answer_and_refuse_as_fastapi(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    _, headers = await org_with_key(app)
+    bot = await create_bot(client, headers)
+    as_json = {**headers, "Content-Type": "application/json"}
+    refused: list[tuple[str, str, str, dict[str, str], bytes]] = [
+        ("POST", "/v1/bots", "/v1/bots", as_json, b"{}"),
+        ("POST", "/v1/bots", "/v1/bots", as_json, b'{"name": ""}'),
+        ("POST", "/v1/bots", "/v1/bots", as_json, b'{"name": "x", "status": 7}'),
+        ("POST", "/v1/bots", "/v1/bots", as_json, b'{"name": '),
+        ("POST", "/v1/bots", "/v1/bots", as_json, b"[1, 2]"),
+        ("POST", "/v1/bots", "/v1/bots", as_json, b""),
+        ("POST", "/v1/bots", "/v1/bots", {**headers, "Content-Type": "text/plain"}, b"{}"),
+        ("POST", "/v1/bots", "/v1/bots", headers, b'{"name": "No type"}'),
+        ("PATCH", "/v1/bots/{bot_id}", f"/v1/bots/{MISSING_BOT}", as_json, b'{"name": "y"}'),
+        ("PATCH", "/v1/bots/{bot_id}", f"/v1/bots/{bot['id']}", as_json, b'{"status": "x"}'),
+    ]
+    for method, route_path, url, sent, content in refused:
+        planned = await client.request(method, url, headers=sent, content=content)
+        with fastapi_handler(app, route_path, method):
+            by_fastapi = await client.request(method, url, headers=sent, content=content)
+        assert planned.status_code >= 400, (url, content)
+        assert _comparable(planned) == _comparable(by_fastapi), (url, content)
+
+    def shown(response: httpx.Response) -> tuple[int, set[str], dict[str, str]]:
+        status, body, sent_headers = _comparable(response)
+        sent_headers.pop("content-length", None)
+        return status, set(body), sent_headers
+
+    body = b'{"name": "Planned"}'
+    planned = await client.post("/v1/bots", headers=as_json, content=body)
+    with fastapi_handler(app, "/v1/bots", "POST"):
+        by_fastapi = await client.post("/v1/bots", headers=as_json, content=body)
+    assert planned.status_code == 201
+    assert shown(planned) == shown(by_fastapi)
+    renamed = await client.patch(
+        f"/v1/bots/{planned.json()['id']}", headers=as_json, content=b'{"name": "Renamed"}'
+    )
+    assert renamed.json()["name"] == "Renamed"
+    seen = await client.get(f"/v1/bots/{planned.json()['id']}", headers=headers)
+    assert seen.json()["name"] == "Renamed"  # committed by the session the request owned
+
+
 async def test_a_request_handed_to_fastapi_is_authenticated_and_counted_once(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -144,8 +190,18 @@ async def _scopes_seen(security_scopes: SecurityScopes, request: Request) -> lis
     return [*security_scopes.scopes, request.url.path]
 
 
+EVENTS: list[str] = []
+
+
 async def _session() -> AsyncIterator[str]:
-    yield "session"
+    EVENTS.append("opened")
+    try:
+        yield "session"
+    except ValueError:
+        EVENTS.append("rolled back")
+        raise
+    else:
+        EVENTS.append("committed")
 
 
 @pytest.fixture
@@ -173,8 +229,21 @@ def tiny() -> FastAPI:
         return JSONResponse(thing.model_dump())
 
     @application.get("/session")
-    async def session(value: Annotated[str, Depends(_session)]) -> Response:
-        return JSONResponse(value)
+    async def session(value: Annotated[str, Depends(_session, scope="function")]) -> Thing:
+        EVENTS.append("endpoint")
+        return Thing(name=value)
+
+    @application.get("/failing")
+    async def failing(value: Annotated[str, Depends(_session, scope="function")]) -> Thing:
+        raise ValueError(value)
+
+    @application.get("/header")
+    async def with_header(agent: Annotated[str, Header()]) -> Response:
+        return JSONResponse(agent)
+
+    @application.post("/maybe")
+    async def maybe(thing: Thing | None = None) -> Response:
+        return JSONResponse(thing.model_dump() if thing else None)
 
     for route in application.router.routes:
         if isinstance(route, APIRoute):
@@ -187,9 +256,12 @@ def test_only_simple_shapes_are_planned(tiny: FastAPI) -> None:
     assert shapes == {
         "/simple/{name}": True,
         "/listed": False,  # a list is read with getlist
-        "/model": False,  # a response model to validate and serialize
-        "/body": False,
-        "/session": False,  # a dependency with yield
+        "/model": True,  # a response model, serialized by FastAPI's serialize_response
+        "/body": True,
+        "/session": True,  # a dependency with yield, solved by FastAPI
+        "/failing": True,
+        "/header": False,
+        "/maybe": False,  # a body that may be left out
     }
 
 
@@ -199,6 +271,9 @@ _ROUTES = [
     ("GET", "/model"),
     ("POST", "/body"),
     ("GET", "/session"),
+    ("GET", "/failing"),
+    ("GET", "/header"),
+    ("POST", "/maybe"),
 ]
 
 
@@ -219,6 +294,35 @@ async def test_a_planned_route_solves_defaults_scopes_and_errors_as_fastapi(
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["query", "count"]
     assert (await tiny_client.get("/listed?tag=a&tag=b")).json() == ["a", "b"]
+
+
+async def test_a_planned_body_and_response_model_are_fastapis(
+    tiny_client: httpx.AsyncClient,
+) -> None:
+    assert (await tiny_client.get("/model")).json() == {"name": "x"}
+    echoed = await tiny_client.post("/body", json={"name": "ada"})
+    assert echoed.json() == {"name": "ada"}
+    refused = await tiny_client.post("/body", json={"name": 3})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "name"]
+    malformed = await tiny_client.post(
+        "/body", content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["type"] == "json_invalid"
+
+
+async def test_a_yield_dependency_closes_after_the_endpoint_as_fastapi_closes_it(
+    tiny_client: httpx.AsyncClient,
+) -> None:
+    EVENTS.clear()
+    answered = await tiny_client.get("/session")
+    assert answered.json() == {"name": "session"}
+    assert EVENTS == ["opened", "endpoint", "committed"]
+    EVENTS.clear()
+    with pytest.raises(ValueError, match="session"):
+        await tiny_client.get("/failing")
+    assert EVENTS == ["opened", "rolled back"]
 
 
 async def test_dependency_overrides_are_left_to_fastapi(

@@ -3,18 +3,22 @@
 FastAPI finds an endpoint's arguments on every request by walking its dependency tree,
 checking each parameter's annotation again on the way (is it a sequence, a model, JSON?),
 and wraps the call in telemetry and error context. For GET /v1/bots?limit=20 that was a
-quarter of the request. Most of the API's reads are much simpler than what that machinery
-covers: path and query parameters of one value each, plus dependencies that take nothing
-but the request (authentication with its scopes, the Reader), and an endpoint that builds
-its own ``Response``. A route of that shape gets a :class:`Plan`, which knows its
-parameters in advance and validates each one with the same pydantic field FastAPI uses.
+quarter of the request. The API's endpoints are much simpler than what that machinery
+covers: path and query parameters of one value each, at most one JSON body that is a
+model, dependencies that take nothing but the request (authentication with its scopes,
+the Reader, a session or Writer), and either their own ``Response`` or a response model.
+A route of that shape gets a :class:`Plan`, which knows its parameters in advance and
+validates each one with the same pydantic field FastAPI uses.
 
 FastAPI stays the authority: a request that the plan cannot answer exactly as FastAPI
 would is passed to FastAPI's own handler, untouched. That covers a missing or invalid
-parameter (FastAPI then raises the very error it always does) and dependency overrides.
-Parameters are checked before any dependency runs, so a request passed on has not been
-authenticated or counted yet: nothing happens twice. A route of any other shape keeps
-FastAPI's handler as it is.
+parameter or body (FastAPI then raises the very error it always does), a body that is
+not ``application/json``, and dependency overrides. Parameters and body are checked before
+any dependency runs, so a request passed on has not been authenticated or counted yet:
+nothing happens twice. Dependencies with ``yield`` (a transaction the request owns) are
+solved by FastAPI's own ``solve_dependencies``, so when and how they close is FastAPI's; a
+response model is validated and serialized by FastAPI's ``serialize_response``. A route of
+any other shape keeps FastAPI's handler as it is.
 """
 
 from __future__ import annotations
@@ -24,11 +28,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, cast, get_args, get_origin
 
+from fastapi import params
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, request_response
+from fastapi.dependencies.utils import solve_dependencies
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, request_response, serialize_response
 from fastapi.security import SecurityScopes
+from fastapi.utils import is_body_allowed_for_status_code
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
@@ -53,13 +62,15 @@ class _Param:
 
 @dataclass(frozen=True, slots=True)
 class _Dependency:
-    """A coroutine dependency that takes only the request and its security scopes."""
+    """A dependency that takes only the request and its security scopes."""
 
     name: str | None
     call: Callable[..., Awaitable[Any]]
     request_param: str | None
     scopes_param: str | None
     scopes: tuple[str, ...]
+    closes: bool
+    """A dependency with ``yield``: the route's dependencies are then solved by FastAPI."""
 
     async def solve(self, request: Request) -> Any:
         arguments: dict[str, Any] = {}
@@ -73,23 +84,36 @@ class _Dependency:
 class Plan:
     """How one route's endpoint gets its arguments; see the module's docstring."""
 
-    __slots__ = ("call", "dependencies", "overrides", "path", "query", "request_param")
+    __slots__ = (
+        "body",
+        "call",
+        "dependencies",
+        "overrides",
+        "path",
+        "query",
+        "request_param",
+        "route",
+        "solved_by_fastapi",
+    )
 
     def __init__(
         self,
-        call: Callable[..., Awaitable[Response]],
+        route: APIRoute,
         path: list[_Param],
         query: list[_Param],
+        body: Any,
         dependencies: list[_Dependency],
-        request_param: str | None,
-        overrides: Any,
+        solved_by_fastapi: Dependant | None,
     ) -> None:
-        self.call = call
+        self.route = route
+        self.call = cast(Callable[..., Awaitable[Any]], route.dependant.call)
         self.path = path
         self.query = query
+        self.body = body  # FastAPI's ModelField of the JSON body, if the endpoint takes one
         self.dependencies = dependencies
-        self.request_param = request_param
-        self.overrides = overrides  # FastAPI's dependency_overrides_provider, if any
+        self.solved_by_fastapi = solved_by_fastapi
+        self.request_param = route.dependant.request_param_name
+        self.overrides = route.dependency_overrides_provider
 
     @classmethod
     def of(cls, route: APIRoute) -> Plan | None:
@@ -99,14 +123,19 @@ class Plan:
         if (
             call is None
             or not inspect.iscoroutinefunction(call)
-            or not _returns_response(call)
+            or not (_returns_response(call) or _has_response_model(route))
             or route.max_body_size is not None
             or dependant.header_params
             or dependant.cookie_params
-            or dependant.body_params
+            or len(dependant.body_params) > 1
             or _special_params(dependant, allowed={"request_param_name"})
         ):
             return None
+        body = None
+        if dependant.body_params:
+            body = dependant.body_params[0]
+            if not _model_body(body):
+                return None
         path = [_param(field, "path") for field in dependant.path_params]
         query = [_param(field, "query") for field in dependant.query_params]
         dependencies = [_dependency(sub) for sub in dependant.dependencies]
@@ -115,13 +144,16 @@ class Plan:
         solved = [d for d in dependencies if d is not None]
         if len({(d.call, d.scopes) for d in solved}) != len(solved):
             return None  # FastAPI would share one result between them
+        by_fastapi = None
+        if any(d.closes for d in solved):
+            by_fastapi = Dependant(dependencies=dependant.dependencies, call=call)
         return cls(
-            call,
+            route,
             [p for p in path if p is not None],
             [p for p in query if p is not None],
+            body,
             solved,
-            dependant.request_param_name,
-            route.dependency_overrides_provider,
+            by_fastapi,
         )
 
     def handler(self, fastapi_handler: Handler) -> Handler:
@@ -129,31 +161,88 @@ class Plan:
 
         async def handle(request: Request) -> Response:
             arguments = self._parameters(request)
+            if arguments is not None and self.body is not None:
+                arguments = await self._with_body(request, arguments)
             if arguments is None:
                 return await fastapi_handler(request)
+            await self._solve_dependencies(request, arguments)
+            if self.request_param is not None:
+                arguments[self.request_param] = request
+            answer = await self.call(**arguments)
+            if isinstance(answer, Response):
+                return answer
+            return await self._response(answer)
+
+        return handle
+
+    async def _with_body(
+        self, request: Request, arguments: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The arguments with the JSON body's model, or None where FastAPI is to decide."""
+        try:
+            raw = await request.body()
+        except Exception:  # a client gone, a body over the limit: FastAPI's own answers
+            return None
+        if not raw or not _is_json(request.headers.get("content-type")):
+            return None
+        try:
+            received = await request.json()
+        except ValueError:
+            return None
+        value, errors = self.body.validate(received, arguments, loc=("body",))
+        if errors:
+            return None
+        arguments[self.body.name] = value
+        return arguments
+
+    async def _solve_dependencies(self, request: Request, arguments: dict[str, Any]) -> None:
+        if self.solved_by_fastapi is None:
             for dependency in self.dependencies:
                 solved = await dependency.solve(request)
                 if dependency.name is not None:
                     arguments[dependency.name] = solved
-            if self.request_param is not None:
-                arguments[self.request_param] = request
-            response = await self.call(**arguments)
-            if not isinstance(response, Response):
-                raise TypeError(f"{self.call.__qualname__} must return a Response")
-            return response
+            return
+        result = await solve_dependencies(
+            request=request,
+            dependant=self.solved_by_fastapi,
+            dependency_overrides_provider=self.overrides,
+            async_exit_stack=request.scope["fastapi_inner_astack"],
+            embed_body_fields=False,
+        )
+        if result.errors:  # none can come of dependencies that take only the request
+            raise RequestValidationError(result.errors)
+        arguments.update(result.values)
 
-        return handle
+    async def _response(self, answer: Any) -> Response:
+        """The response model's JSON, as FastAPI writes it (validated, then serialized)."""
+        route = self.route
+        content = await serialize_response(
+            field=route.response_field,
+            response_content=answer,
+            include=route.response_model_include,
+            exclude=route.response_model_exclude,
+            by_alias=route.response_model_by_alias,
+            exclude_unset=route.response_model_exclude_unset,
+            exclude_defaults=route.response_model_exclude_defaults,
+            exclude_none=route.response_model_exclude_none,
+            dump_json=True,
+        )
+        if route.status_code is None:
+            return Response(content=content, media_type="application/json")
+        return Response(
+            content=content, media_type="application/json", status_code=route.status_code
+        )
 
     def _parameters(self, request: Request) -> dict[str, Any] | None:
         """The path and query arguments, or None where FastAPI is to decide."""
         if self.overrides is not None and self.overrides.dependency_overrides:
             return None
         arguments: dict[str, Any] = {}
-        for params, received in (
+        for declared, received in (
             (self.path, request.path_params),
             (self.query, request.query_params),
         ):
-            for param in params:
+            for param in declared:
                 value = received.get(param.alias)
                 if value is None:
                     if param.required:
@@ -181,6 +270,34 @@ def plan_route(route: APIRoute) -> bool:
 def _returns_response(call: Callable[..., Any]) -> bool:
     annotation = inspect.signature(call, eval_str=True).return_annotation
     return inspect.isclass(annotation) and issubclass(annotation, Response)
+
+
+def _has_response_model(route: APIRoute) -> bool:
+    """A response model written as JSON by FastAPI's default response class."""
+    return (
+        route.response_field is not None
+        and isinstance(route.response_class, DefaultPlaceholder)
+        and is_body_allowed_for_status_code(route.status_code)
+    )
+
+
+def _model_body(field: Any) -> bool:
+    """A JSON body that is one model (not embedded under its name, not a form)."""
+    info = field.field_info
+    annotation = info.annotation
+    return (
+        type(info) is params.Body
+        and not info.embed
+        and inspect.isclass(annotation)
+        and issubclass(annotation, BaseModel)
+    )
+
+
+def _is_json(content_type: str | None) -> bool:
+    return (
+        content_type is not None
+        and content_type.split(";", 1)[0].strip().lower() == "application/json"
+    )
 
 
 _SPECIAL_PARAMS = (
@@ -236,9 +353,10 @@ def _single_value(annotation: Any) -> bool:
 
 def _dependency(sub: Dependant) -> _Dependency | None:
     call = sub.call
+    closes = inspect.isasyncgenfunction(call)
     if (
         call is None
-        or not inspect.iscoroutinefunction(call)
+        or not (inspect.iscoroutinefunction(call) or closes)
         or sub.dependencies
         or sub.path_params
         or sub.query_params
@@ -259,4 +377,5 @@ def _dependency(sub: Dependant) -> _Dependency | None:
         request_param=sub.request_param_name,
         scopes_param=sub.security_scopes_param_name,
         scopes=tuple(scopes),
+        closes=closes,
     )
