@@ -233,6 +233,14 @@ def tiny() -> FastAPI:
         EVENTS.append("endpoint")
         return Thing(name=value)
 
+    @application.get("/both")
+    async def both(
+        seen: Annotated[list[str], Depends(_scopes_seen)],
+        value: Annotated[str, Depends(_session, scope="function")],
+    ) -> Response:
+        EVENTS.append("endpoint")
+        return JSONResponse([*seen, value])
+
     @application.get("/failing")
     async def failing(value: Annotated[str, Depends(_session, scope="function")]) -> Thing:
         raise ValueError(value)
@@ -259,6 +267,7 @@ def test_only_simple_shapes_are_planned(tiny: FastAPI) -> None:
         "/model": True,  # a response model, serialized by FastAPI's serialize_response
         "/body": True,
         "/session": True,  # a dependency with yield, solved by FastAPI
+        "/both": True,
         "/failing": True,
         "/header": False,
         "/maybe": False,  # a body that may be left out
@@ -271,6 +280,7 @@ _ROUTES = [
     ("GET", "/model"),
     ("POST", "/body"),
     ("GET", "/session"),
+    ("GET", "/both"),
     ("GET", "/failing"),
     ("GET", "/header"),
     ("POST", "/maybe"),
@@ -318,6 +328,9 @@ async def test_a_yield_dependency_closes_after_the_endpoint_as_fastapi_closes_it
     EVENTS.clear()
     answered = await tiny_client.get("/session")
     assert answered.json() == {"name": "session"}
+    assert EVENTS == ["opened", "endpoint", "committed"]
+    EVENTS.clear()
+    assert (await tiny_client.get("/both")).json() == ["/both", "session"]
     assert EVENTS == ["opened", "endpoint", "committed"]
     EVENTS.clear()
     with pytest.raises(ValueError, match="session"):

@@ -15,8 +15,9 @@ would is passed to FastAPI's own handler, untouched. That covers a missing or in
 parameter or body (FastAPI then raises the very error it always does), a body that is
 not ``application/json``, and dependency overrides. Parameters and body are checked before
 any dependency runs, so a request passed on has not been authenticated or counted yet:
-nothing happens twice. Dependencies with ``yield`` (a transaction the request owns) are
-solved by FastAPI's own ``solve_dependencies``, so when and how they close is FastAPI's; a
+nothing happens twice. From the first dependency with ``yield`` on (a transaction the
+request owns), dependencies are solved by FastAPI's own ``solve_dependencies``, in their
+order, so when and how they close is FastAPI's; a
 response model is validated and serialized by FastAPI's ``serialize_response``. A route of
 any other shape keeps FastAPI's handler as it is.
 """
@@ -144,15 +145,17 @@ class Plan:
         solved = [d for d in dependencies if d is not None]
         if len({(d.call, d.scopes) for d in solved}) != len(solved):
             return None  # FastAPI would share one result between them
+        # From the first dependency with yield on, FastAPI solves them, in the same order.
+        first = next((i for i, d in enumerate(solved) if d.closes), len(solved))
         by_fastapi = None
-        if any(d.closes for d in solved):
-            by_fastapi = Dependant(dependencies=dependant.dependencies, call=call)
+        if first < len(solved):
+            by_fastapi = Dependant(dependencies=dependant.dependencies[first:], call=call)
         return cls(
             route,
             [p for p in path if p is not None],
             [p for p in query if p is not None],
             body,
-            solved,
+            solved[:first],
             by_fastapi,
         )
 
@@ -196,11 +199,11 @@ class Plan:
         return arguments
 
     async def _solve_dependencies(self, request: Request, arguments: dict[str, Any]) -> None:
+        for dependency in self.dependencies:
+            solved = await dependency.solve(request)
+            if dependency.name is not None:
+                arguments[dependency.name] = solved
         if self.solved_by_fastapi is None:
-            for dependency in self.dependencies:
-                solved = await dependency.solve(request)
-                if dependency.name is not None:
-                    arguments[dependency.name] = solved
             return
         result = await solve_dependencies(
             request=request,
