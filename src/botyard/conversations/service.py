@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.analytics import service as analytics
@@ -229,16 +230,13 @@ async def send_message(
     One statement reads everything the exchange depends on (:data:`_CHAT`), and the exchange
     is written with two (:func:`_store_exchange`), plus the analytics counters' addition;
     ``at`` backdates it (the demo seed). The statements are :class:`Prepared`, run on the
-    session's connection: the read in one greenlet, the writes together in another.
+    session's connection: the read (which begins the transaction) in one greenlet, the
+    writes together in another.
     """
     if not bots.could_exist(conversation_id):
         raise NotFound("conversation", param="conversation_id")
-    connection = await core_connection(session)
-    chat = (
-        await connection.run_sync(
-            _CHAT.run, {"conversation_id": conversation_id, "organization_id": organization_id}
-        )
-    ).first()
+    keys = {"conversation_id": conversation_id, "organization_id": organization_id}
+    chat = await session.run_sync(_read_chat, keys)
     if chat is None:
         raise NotFound("conversation", param="conversation_id")
     if chat.status != "open":
@@ -249,7 +247,7 @@ async def send_message(
     bot = _ReplyingBot(chat.bot_id, chat.language, chat.answer_threshold, chat.fallback_message)
     version = version_of(chat.language, chat.knowledge_version)
     reply = await choose_reply(session, bot, text, version=version)
-    asked, answer = await connection.run_sync(_store_exchange, chat, text, reply, at)
+    asked, answer = await session.run_sync(_store_exchange, chat, text, reply, at)
     await events.emit(session, organization_id, "message.created", asked)
     await events.emit(session, organization_id, "message.created", answer)
     if reply.answer_source == "fallback":
@@ -341,8 +339,13 @@ class _ReplyingBot:
     fallback_message: str
 
 
+def _read_chat(session: Session, keys: dict[str, str]) -> Any:
+    """:data:`_CHAT`'s row, in the session's transaction (begun here, in the same greenlet)."""
+    return _CHAT.run(session.connection(), keys).first()
+
+
 def _store_exchange(
-    connection: Connection, chat: Any, text: str, reply: Reply, at: datetime | None
+    session: Session, chat: Any, text: str, reply: Reply, at: datetime | None
 ) -> tuple[MessageOut, MessageOut]:
     """Write the two messages, move the conversation's ``updated_at`` to the reply, and count
     them (``message_count`` in the same update, then the analytics hours).
@@ -354,8 +357,9 @@ def _store_exchange(
     the times are derived again: two messages sent at once are stored one after the other,
     never interleaved, and none lands in a conversation closed in between.
 
-    ``connection``: the session's (:func:`core_connection`), in its greenlet (``run_sync``).
+    ``session``: the request's, in its greenlet (``run_sync``), its transaction begun.
     """
+    connection = session.connection()
     params = {"conversation_id": chat.id}
     asked_at = max(at or clock.now(), chat.updated_at + TICK)
     moved = _ADVANCE.run(
