@@ -22,7 +22,7 @@ from botyard.bots.knowledge_index import MB, knowledge_indexes
 from botyard.bots.router import router as bots_router
 from botyard.conversations.router import router as conversations_router
 from botyard.core.config import Settings, get_settings
-from botyard.core.database import Reader, create_engine, create_sessionmaker
+from botyard.core.database import DirectWrites, Reader, create_engine, create_sessionmaker
 from botyard.core.errors import install_error_handlers
 from botyard.core.outage import DatabaseOutage, describe
 from botyard.core.planned_routes import plan_route
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
                 ),
                 ("rate limiter", app.state.rate_limits.limiter.close),
                 ("database reads", app.state.reader.close),
+                ("database writes", _close_direct_writes(app)),
                 ("database engine", engine.dispose),
             )
             for name, step in steps:
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
     app.state.reader = Reader(engine)
+    app.state.direct_writes = DirectWrites.of(engine)
     app.state.db_outage = DatabaseOutage(engine, settings.db_timeout)
     app.state.rate_limits = RateLimitPolicy.of(
         limiter if limiter is not None else build_limiter(settings.redis_url), settings
@@ -192,6 +194,14 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.router.routes.extend(preflight_routes)
     app.include_router(dashboard_router)
     return app
+
+
+def _close_direct_writes(app: FastAPI) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        if app.state.direct_writes is not None:
+            await app.state.direct_writes.close()
+
+    return close
 
 
 def add_routes_of(app: FastAPI, router: APIRouter) -> None:

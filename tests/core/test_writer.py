@@ -5,6 +5,8 @@ session's connection gives."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from botyard.bots.models import Bot
-from botyard.core.database import Writer, compiled_write, create_sessionmaker
+from botyard.core.database import DirectWrites, Writer, compiled_write, create_sessionmaker
 from botyard.core.rows import NewRows, table_of
 from tests.factories import auth, make_key, make_org
 
@@ -165,3 +167,91 @@ async def test_a_request_creating_a_bot_commits_once_it_succeeded(
     stored = (await _stored(app.state.engine, created.json()["id"]))[created.json()["id"]]
     assert stored.name == "Made"
     assert stored.created_at > datetime.now(UTC) - timedelta(minutes=1)
+
+
+def _direct(app: FastAPI) -> DirectWrites:
+    direct = app.state.direct_writes
+    if direct is None:
+        pytest.skip("the app's own connection is SQLite's")
+    return direct
+
+
+async def test_a_lone_row_on_sqlite_is_written_on_the_apps_own_connection(app: FastAPI) -> None:
+    """No checkout and no transaction around it; errors are the pool's (IntegrityError)."""
+    direct = _direct(app)
+    engine: AsyncEngine = app.state.engine
+    org = await make_org(app)
+    checkouts: list[Any] = []
+
+    def count(*_: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(engine.sync_engine, "checkout", count)
+    try:
+        row = _bot(org.id, "Direct")
+        writer = Writer(engine, direct)
+        await _NEW_BOTS.insert(writer, row)
+        await writer.commit()
+        assert checkouts == []
+        assert (await _stored(engine, row["id"]))[row["id"]].name == "Direct"
+        orphan = Writer(engine, direct)
+        await _NEW_BOTS.insert(orphan, _bot("org_missing", "Orphan"))  # foreign keys are on
+        with pytest.raises(IntegrityError):
+            await orphan.commit()
+        await orphan.rollback()
+        again = Writer(engine, direct)
+        await _NEW_BOTS.insert(again, _bot(org.id, "After"))
+        await again.commit()
+    finally:
+        event.remove(engine.sync_engine, "checkout", count)
+
+
+async def test_a_direct_write_waits_for_the_turn_of_a_writer_in_process(app: FastAPI) -> None:
+    """A session's write transaction holds the writers' turn until its commit: the direct
+    write waits for it rather than meeting SQLite's lock."""
+    direct = _direct(app)
+    engine: AsyncEngine = app.state.engine
+    org = await make_org(app)
+    first = _bot(org.id, "Held")
+    holder = Writer(engine)
+    await holder.execute(_NEW_BOTS.statement, first)  # its transaction is open
+    row = _bot(org.id, "Waits")
+    writer = Writer(engine, direct)
+    await _NEW_BOTS.insert(writer, row)
+    waiting = asyncio.create_task(writer.commit())
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    await holder.commit()
+    await asyncio.wait_for(waiting, timeout=5)
+    assert set(await _stored(engine, first["id"], row["id"])) == {first["id"], row["id"]}
+
+
+async def test_a_direct_write_locked_out_by_another_process_waits_through_the_pool(
+    app: FastAPI,
+) -> None:
+    """Another process (here a plain connection in a thread) holding SQLite's write lock:
+    the write waits for it off the loop, as the pool's connections do, and lands."""
+    direct = _direct(app)
+    engine: AsyncEngine = app.state.engine
+    org = await make_org(app)
+    path = engine.url.database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        time.sleep(0.3)
+        other.execute("COMMIT")
+
+    try:
+        row = _bot(org.id, "Patient")
+        writer = Writer(engine, direct)
+        await _NEW_BOTS.insert(writer, row)
+        releasing = asyncio.get_running_loop().run_in_executor(None, release)
+        started = time.monotonic()
+        await asyncio.wait_for(writer.commit(), timeout=10)
+        assert time.monotonic() - started >= 0.2
+        await releasing
+        assert row["id"] in await _stored(engine, row["id"])
+    finally:
+        other.close()

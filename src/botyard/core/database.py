@@ -194,10 +194,12 @@ class _WriteTurns:
 
     def __init__(self, patience: float) -> None:
         self.patience = patience  # seconds a writer waits for its turn (the busy timeout)
-        self.holder: _Inline | None = None
-        self._queue: collections.deque[tuple[_Inline, asyncio.Future[None]]] = collections.deque()
+        self.holder: _Inline | _Turn | None = None
+        self._queue: collections.deque[tuple[_Inline | _Turn, asyncio.Future[None]]] = (
+            collections.deque()
+        )
 
-    async def take(self, inline: _Inline) -> bool:
+    async def take(self, inline: _Inline | _Turn) -> bool:
         """Wait for ``inline``'s turn: False if it did not come within ``patience``."""
         if self.holder is None:
             self.holder = inline
@@ -214,7 +216,7 @@ class _WriteTurns:
             raise
         return True
 
-    def give_back(self, inline: _Inline) -> None:
+    def give_back(self, inline: _Inline | _Turn) -> None:
         """``inline``'s transaction is over: the next writer still waiting goes on."""
         if self.holder is not inline:
             return
@@ -534,61 +536,66 @@ class Reader:
             self.direct.close()
 
 
-class _DirectReads:
-    """SQLite reads on a connection of the Reader's own, run straight on the event loop.
+class _OwnSQLite:
+    """A sqlite3 connection of the app's own on the engine's database file, for compiled
+    statements run straight on the event loop (autocommit, busy timeout 0), with the
+    engine's cursor events.
 
-    A read through the pool takes a greenlet, a checkout and a return with its reset, and
-    the async adapter's cursor: together more than SQLite spends on a page of 20 rows. A
-    read of a local file in WAL mode does not wait for writers, so this connection (read
-    only: ``query_only``, autocommit, no busy timeout) runs it synchronously, with the
-    engine's cursor events. The rare read that finds the database locked (another process
-    holding it exclusively) gives None, and the Reader reads through the pool, whose
-    connections wait for the lock off the loop (``_Inline``).
+    Through the pool a statement takes a greenlet, a checkout and a return with its reset,
+    and the async adapter's cursor: together more than SQLite spends on a page of 20 rows
+    or a one-row INSERT. A statement that finds the database locked gives None, and its
+    caller runs it through the pool, whose connections wait for the lock off the loop
+    (``_Inline``); any other error is raised as the pool's would be, and one that is not a
+    constraint's also closes the connection, which the next statement makes again.
     """
 
-    __slots__ = ("_connection", "engine", "path")
+    __slots__ = ("_connection", "engine", "path", "pragmas")
 
-    def __init__(self, engine: AsyncEngine, path: str) -> None:
+    def __init__(self, engine: AsyncEngine, path: str, pragmas: tuple[str, ...]) -> None:
         self.engine = engine.sync_engine
         self.path = path
+        self.pragmas = pragmas
         self._connection: sqlite3.Connection | None = None
 
     @classmethod
-    def of(cls, engine: AsyncEngine) -> _DirectReads | None:
-        """For a plain database file; a URL with options is read through the pool."""
+    def of(cls, engine: AsyncEngine, *pragmas: str) -> _OwnSQLite | None:
+        """For a plain database file; a URL with options goes through the pool."""
         path = engine.url.database
-        if not path or path == ":memory:" or engine.url.query:
+        if not is_sqlite(str(engine.url)) or not path or path == ":memory:" or engine.url.query:
             return None
-        return cls(engine, path)
+        return cls(engine, path, pragmas)
 
-    def rows(self, read: CompiledRead, params: Mapping[str, Any]) -> list[Any] | None:
+    def execute(self, compiled: _Compiled, arguments: list[Any]) -> tuple[list[Any], Any] | None:
+        """The rows and description of the statement, or None if the database was locked."""
         connection = self._connection or self._connect()
-        arguments = read.arguments(params)
         events = self.engine.dispatch
-        cursor = connection.cursor()
         try:
-            if events.before_cursor_execute:
-                events.before_cursor_execute(None, cursor, read.sql, arguments, None, False)
-            cursor.execute(read.sql, arguments)
-            fetched = cursor.fetchall()
-            description = cursor.description
-            if events.after_cursor_execute:
-                events.after_cursor_execute(None, cursor, read.sql, arguments, None, False)
+            cursor = connection.cursor()
+            try:
+                if events.before_cursor_execute:
+                    events.before_cursor_execute(None, cursor, compiled.sql, arguments, None, False)
+                cursor.execute(compiled.sql, arguments)
+                fetched = cursor.fetchall()
+                description = cursor.description
+                if events.after_cursor_execute:
+                    events.after_cursor_execute(None, cursor, compiled.sql, arguments, None, False)
+            finally:
+                cursor.close()
         except sqlite3.Error as error:
             if isinstance(error, sqlite3.OperationalError) and _is_busy(error):
                 return None
-            self.close()  # made again by the next read
-            raise read._failed(self.engine, None, error) from error
-        finally:
-            cursor.close()
-        return read.shape.of(fetched, description, self.engine.dialect)
+            if not isinstance(error, sqlite3.IntegrityError):  # the row's fault, not the line's
+                self.close()
+            raise compiled._failed(self.engine, None, error) from error
+        return fetched, description
 
     def _connect(self) -> sqlite3.Connection:
         try:
             connection = sqlite3.connect(
                 self.path, timeout=0, isolation_level=None, check_same_thread=False
             )
-            connection.execute("PRAGMA query_only=ON")
+            for pragma in self.pragmas:
+                connection.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as error:
             dbapi_error = self.engine.dialect.loaded_dbapi.Error
             raise DBAPIError.instance(
@@ -601,6 +608,69 @@ class _DirectReads:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+
+
+class _DirectReads:
+    """SQLite reads on the Reader's own read-only connection (``query_only``): a read of a
+    local file in WAL mode does not wait for writers, so it runs synchronously on the loop."""
+
+    __slots__ = ("own",)
+
+    def __init__(self, own: _OwnSQLite) -> None:
+        self.own = own
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> _DirectReads | None:
+        own = _OwnSQLite.of(engine, "query_only=ON")
+        return None if own is None else cls(own)
+
+    def rows(self, read: CompiledRead, params: Mapping[str, Any]) -> list[Any] | None:
+        done = self.own.execute(read, read.arguments(params))
+        if done is None:
+            return None
+        return read.shape.of(done[0], done[1], self.own.engine.dialect)
+
+    def close(self) -> None:
+        self.own.close()
+
+
+class DirectWrites:
+    """A request's lone INSERT on SQLite (a :class:`Writer` with one new row to commit), on
+    the app's own connection, straight on the loop, in autocommit: one statement is its own
+    transaction. It first takes the engine's writers' turn like any in-process writer, so it
+    never races one; a statement locked out by another process goes through the pool."""
+
+    __slots__ = ("own", "turns")
+
+    def __init__(self, own: _OwnSQLite, turns: _WriteTurns) -> None:
+        self.own = own
+        self.turns = turns
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> DirectWrites | None:
+        own = _OwnSQLite.of(engine, "foreign_keys=ON", "synchronous=NORMAL")
+        if own is None:
+            return None
+        return cls(own, cast(_InlineAiosqlite, engine.dialect.loaded_dbapi).turns)
+
+    async def run(self, write: CompiledWrite, arguments: list[Any]) -> bool:
+        """Whether the statement ran (False: locked out, for the pool to run)."""
+        turn = _Turn()
+        if not await self.turns.take(turn):
+            return False
+        try:
+            return self.own.execute(write, arguments) is not None
+        finally:
+            self.turns.give_back(turn)
+
+    async def close(self) -> None:
+        self.own.close()
+
+
+class _Turn:
+    """Who holds the writers' turn for one direct write."""
+
+    __slots__ = ()
 
 
 async def _read(
@@ -908,14 +978,16 @@ class Writer:
     commit, as a session flushes its new objects then; a request refused before it writes
     holds no connection. A request whose only write is one such statement needs no
     transaction around it: on PostgreSQL it runs alone in autocommit, one round trip where
-    BEGIN, the statement and COMMIT were three. ``execute`` sends what was added first,
-    then its statement, in the transaction.
+    BEGIN, the statement and COMMIT were three; on SQLite it runs on the app's own
+    connection (``direct``: :class:`DirectWrites`), with no greenlet and no checkout.
+    ``execute`` sends what was added first, then its statement, in the transaction.
     """
 
-    __slots__ = ("_connection", "_pending", "engine")
+    __slots__ = ("_connection", "_pending", "direct", "engine")
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, direct: DirectWrites | None = None) -> None:
         self.engine = engine
+        self.direct = direct
         self._connection: PoolProxiedConnection | None = None
         self._pending: list[tuple[CompiledWrite, Any, bool]] = []
 
@@ -957,6 +1029,11 @@ class Writer:
         return self._connection
 
     async def commit(self) -> None:
+        if self._connection is None and len(self._pending) == 1 and self.direct is not None:
+            write, arguments, many = self._pending[0]
+            if not many and await self.direct.run(write, arguments):
+                self._pending = []
+                return
         if self._connection is not None or self._pending:
             await greenlet_spawn(self._commit)
 
@@ -1015,7 +1092,7 @@ class Writer:
 async def get_writer(request: Request) -> AsyncIterator[Writer]:
     """The request owns the transaction, as with :func:`get_session`: services write, this
     commits once the endpoint succeeded."""
-    writer = Writer(request.app.state.engine)
+    writer = Writer(request.app.state.engine, request.app.state.direct_writes)
     try:
         yield writer
     except BaseException:
