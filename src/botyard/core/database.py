@@ -568,17 +568,12 @@ class _OwnSQLite:
     def execute(self, compiled: _Compiled, arguments: list[Any]) -> tuple[list[Any], Any] | None:
         """The rows and description of the statement, or None if the database was locked."""
         connection = self._connection or self._connect()
-        events = self.engine.dispatch
         try:
             cursor = connection.cursor()
             try:
-                if events.before_cursor_execute:
-                    events.before_cursor_execute(None, cursor, compiled.sql, arguments, None, False)
-                cursor.execute(compiled.sql, arguments)
+                _run_cursor(self.engine, cursor, compiled.sql, arguments)
                 fetched = cursor.fetchall()
                 description = cursor.description
-                if events.after_cursor_execute:
-                    events.after_cursor_execute(None, cursor, compiled.sql, arguments, None, False)
             finally:
                 cursor.close()
         except sqlite3.Error as error:
@@ -825,15 +820,9 @@ class CompiledRead(_Compiled):
                 connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
             cursor = connection.cursor()
             try:
-                arguments = self.arguments(params)
-                events = engine.dispatch
-                if events.before_cursor_execute:
-                    events.before_cursor_execute(None, cursor, self.sql, arguments, None, False)
-                cursor.execute(self.sql, arguments)
+                _run_cursor(engine, cursor, self.sql, self.arguments(params))
                 fetched = cursor.fetchall()
                 description = cursor.description
-                if events.after_cursor_execute:
-                    events.after_cursor_execute(None, cursor, self.sql, arguments, None, False)
             finally:
                 cursor.close()
         except dialect.loaded_dbapi.Error as error:
@@ -884,20 +873,26 @@ class CompiledWrite(_Compiled):
         try:
             cursor = connection.cursor()
             try:
-                events = engine.dispatch
-                if events.before_cursor_execute:
-                    events.before_cursor_execute(None, cursor, self.sql, arguments, None, many)
-                if many:
-                    cursor.executemany(self.sql, arguments)
-                else:
-                    cursor.execute(self.sql, arguments)
-                if events.after_cursor_execute:
-                    events.after_cursor_execute(None, cursor, self.sql, arguments, None, many)
+                _run_cursor(engine, cursor, self.sql, arguments, many)
                 return cast(int, cursor.rowcount)
             finally:
                 cursor.close()
         except engine.dialect.loaded_dbapi.Error as error:
             raise self._failed(engine, connection, error) from error
+
+
+def _run_cursor(engine: Engine, cursor: Any, sql: str, arguments: Any, many: bool = False) -> None:
+    """The statement on a DB-API cursor between the engine's cursor events (with no
+    ``Connection`` or execution context: None), which the outage tracker and tests hear."""
+    events = engine.dispatch
+    if events.before_cursor_execute:
+        events.before_cursor_execute(None, cursor, sql, arguments, None, many)
+    if many:
+        cursor.executemany(sql, arguments)
+    else:
+        cursor.execute(sql, arguments)
+    if events.after_cursor_execute:
+        events.after_cursor_execute(None, cursor, sql, arguments, None, many)
 
 
 def _checkout(engine: Engine, sql: str) -> PoolProxiedConnection:
