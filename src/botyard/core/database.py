@@ -921,7 +921,7 @@ def _compiled(statement: Executable, dialect: Dialect, kind: type[_C]) -> _C | N
     if key in _compiled_by_statement:
         found = _compiled_by_statement[key]
         if found is None or found.statement is statement:
-            return cast(_C | None, found)
+            return cast("_C | None", found)  # a string: no Union built per statement
     if len(_compiled_by_statement) >= _COMPILED_MAX:
         return None
     made = kind(statement, dialect) if kind.can_compile(statement, dialect) else None  # type: ignore[attr-defined]

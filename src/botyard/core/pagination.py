@@ -79,6 +79,7 @@ def list_json(shape: RowJSON, page: Page) -> PreparedJSON:
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:
+    """``[time, id]`` as JSON, base64url without padding (what :func:`decode_cursor` reads)."""
     raw = json.dumps([created_at.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
