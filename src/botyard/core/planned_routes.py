@@ -72,7 +72,7 @@ class _Dependency:
     scopes_param: str | None
     scopes: tuple[str, ...]
     closes: bool
-    """A dependency with ``yield``: the route's dependencies are then solved by FastAPI."""
+    """A dependency with ``yield``: FastAPI solves it and every dependency after it."""
 
     async def solve(self, request: Request) -> Any:
         arguments: dict[str, Any] = {}
