@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
                 ),
                 ("rate limiter", app.state.rate_limits.limiter.close),
                 ("database reads", app.state.reader.close),
-                ("database writes", _close_direct_writes(app)),
+                *([("database writes", direct_writes.close)] if direct_writes else []),
                 ("database engine", engine.dispose),
             )
             for name, step in steps:
@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.state.engine = engine
     app.state.sessionmaker = sessionmaker
     app.state.reader = Reader(engine)
-    app.state.direct_writes = DirectWrites.of(engine)
+    app.state.direct_writes = direct_writes = DirectWrites.of(engine)
     app.state.db_outage = DatabaseOutage(engine, settings.db_timeout)
     app.state.rate_limits = RateLimitPolicy.of(
         limiter if limiter is not None else build_limiter(settings.redis_url), settings
@@ -194,14 +194,6 @@ def create_app(settings: Settings | None = None, limiter: Limiter | None = None)
     app.router.routes.extend(preflight_routes)
     app.include_router(dashboard_router)
     return app
-
-
-def _close_direct_writes(app: FastAPI) -> Callable[[], Awaitable[None]]:
-    async def close() -> None:
-        if app.state.direct_writes is not None:
-            await app.state.direct_writes.close()
-
-    return close
 
 
 def add_routes_of(app: FastAPI, router: APIRouter) -> None:

@@ -106,6 +106,12 @@ async def test_planned_answers_equal_fastapis(app: FastAPI, client: httpx.AsyncC
         ("/v1/conversations", "/v1/conversations", {"status": "open", "limit": "1"}, headers),
         ("/v1/conversations", "/v1/conversations", {"status": "ajar"}, headers),
         ("/v1/conversations", "/v1/conversations", {"since": "yesterday"}, headers),
+        # Hostile values: each must be refused (or read) exactly as FastAPI would.
+        ("/v1/bots", "/v1/bots", {"limit": "9" * 5000}, headers),
+        ("/v1/bots", "/v1/bots", {"limit": "1\x00"}, headers),
+        ("/v1/bots", "/v1/bots", {"cursor": "A" * 20_000}, headers),
+        ("/v1/bots/{bot_id}", "/v1/bots/%00%2F..%2F", {}, headers),
+        ("/v1/conversations", "/v1/conversations", {"since": "9999-12-31T23:59:59-14:00"}, headers),
         ("/v1/conversations", "/v1/conversations", {"since": "2026-01-01", "status": ""}, headers),
         (
             "/v1/conversations/{conversation_id}/messages",
@@ -142,6 +148,10 @@ async def test_planned_writes_answer_and_refuse_as_fastapi(
         ("POST", "/v1/bots", "/v1/bots", as_json, b""),
         ("POST", "/v1/bots", "/v1/bots", {**headers, "Content-Type": "text/plain"}, b"{}"),
         ("POST", "/v1/bots", "/v1/bots", headers, b'{"name": "No type"}'),
+        ("POST", "/v1/bots", "/v1/bots", as_json, b'{"name": "' + b"x" * 200_000 + b'"}'),
+        ("POST", "/v1/bots", "/v1/bots", as_json, b"[" * 50_000 + b"]" * 50_000),
+        ("POST", "/v1/bots", "/v1/bots", as_json, b'{"name": "\\ud800"}'),
+        ("POST", "/v1/bots", "/v1/bots", as_json, b'{"name": {"$gt": ""}}'),
         ("PATCH", "/v1/bots/{bot_id}", f"/v1/bots/{MISSING_BOT}", as_json, b'{"name": "y"}'),
         ("PATCH", "/v1/bots/{bot_id}", f"/v1/bots/{bot['id']}", as_json, b'{"status": "x"}'),
     ]

@@ -167,7 +167,7 @@ async def test_a_sqlite_read_that_finds_the_database_locked_goes_through_the_poo
     try:
         direct = await read_rows(reader, statement, {})
         assert reader.direct is not None and checkouts == []
-        reader.direct.own._connection = _LockedOut()  # type: ignore[assignment]
+        reader.direct._connection = _LockedOut()  # type: ignore[assignment]
         pooled = await read_rows(reader, statement, {})
         assert [tuple(r) for r in pooled] == [tuple(r) for r in direct]
         assert checkouts == [1]
@@ -183,5 +183,5 @@ async def test_the_app_closes_the_readers_connection_on_shutdown(database_url: s
     app = create_app(make_settings(database_url))
     async with app.router.lifespan_context(app):
         await read_rows(app.state.reader, select(Organization.id).limit(1), {})
-        assert app.state.reader.direct.own._connection is not None
-    assert app.state.reader.direct.own._connection is None
+        assert app.state.reader.direct._connection is not None
+    assert app.state.reader.direct._connection is None

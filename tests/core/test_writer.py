@@ -169,6 +169,34 @@ async def test_a_request_creating_a_bot_commits_once_it_succeeded(
     assert stored.created_at > datetime.now(UTC) - timedelta(minutes=1)
 
 
+async def test_concurrent_creates_and_edits_through_the_api_all_land(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Racing clients: 40 creates (on SQLite the app's own connection) beside 10 renames
+    (a session's transaction) and the request log's writes. Every one answers 2xx, none
+    "database is locked", and every created bot is listed once."""
+    org = await make_org(app)
+    _, plaintext = await make_key(app, org, scopes=["read", "write"])
+    headers = auth(plaintext)
+    first = await client.post("/v1/bots", json={"name": "First"}, headers=headers)
+    renamed = first.json()["id"]
+
+    async def create(i: int) -> httpx.Response:
+        return await client.post("/v1/bots", json={"name": f"Racing {i}"}, headers=headers)
+
+    async def rename(i: int) -> httpx.Response:
+        return await client.patch(f"/v1/bots/{renamed}", json={"name": f"R{i}"}, headers=headers)
+
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(create(i) for i in range(40)), *(rename(i) for i in range(10))),
+        timeout=60,
+    )
+    assert [a.status_code for a in answers] == [201] * 40 + [200] * 10
+    listed = await client.get("/v1/bots", params={"limit": 100}, headers=headers)
+    names = sorted(bot["name"] for bot in listed.json()["data"] if bot["id"] != renamed)
+    assert names == sorted(f"Racing {i}" for i in range(40))
+
+
 def _direct(app: FastAPI) -> DirectWrites:
     direct = app.state.direct_writes
     if direct is None:

@@ -520,14 +520,15 @@ class Reader:
     def __init__(self, engine: AsyncEngine) -> None:
         sqlite = is_sqlite(str(engine.url))
         self.engine = engine if sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
-        self.direct = _DirectReads.of(engine) if sqlite else None
+        # SQLite: a read of a local file in WAL mode does not wait for writers, so it runs
+        # on the Reader's own read-only connection, synchronously on the loop.
+        self.direct = _OwnSQLite.of(engine, "query_only=ON")
 
     async def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row[Any]]:
-        if self.direct is not None:
-            read = compiled_read(statement, self.engine.dialect)
-            rows = None if read is None else self.direct.rows(read, params)
-            if rows is not None:
-                return rows
+        if self.direct is not None and (read := compiled_read(statement, self.engine.dialect)):
+            done = self.direct.execute(read, read.arguments(params))
+            if done is not None:  # else locked out: the pool's connections wait for it
+                return read.shape.of(*done, self.engine.dialect)
         return await _read(self.engine, statement, params)
 
     async def close(self) -> None:
@@ -603,30 +604,6 @@ class _OwnSQLite:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
-
-
-class _DirectReads:
-    """SQLite reads on the Reader's own read-only connection (``query_only``): a read of a
-    local file in WAL mode does not wait for writers, so it runs synchronously on the loop."""
-
-    __slots__ = ("own",)
-
-    def __init__(self, own: _OwnSQLite) -> None:
-        self.own = own
-
-    @classmethod
-    def of(cls, engine: AsyncEngine) -> _DirectReads | None:
-        own = _OwnSQLite.of(engine, "query_only=ON")
-        return None if own is None else cls(own)
-
-    def rows(self, read: CompiledRead, params: Mapping[str, Any]) -> list[Any] | None:
-        done = self.own.execute(read, read.arguments(params))
-        if done is None:
-            return None
-        return read.shape.of(done[0], done[1], self.own.engine.dialect)
-
-    def close(self) -> None:
-        self.own.close()
 
 
 class DirectWrites:
@@ -1023,10 +1000,16 @@ class Writer:
             write.run(engine, self._connection, arguments, many)
         return self._connection
 
+    def _lone(self) -> tuple[CompiledWrite, Any, bool] | None:
+        """The transaction's only statement, of one row, if that is all it has."""
+        if self._connection is None and len(self._pending) == 1 and not self._pending[0][2]:
+            return self._pending[0]
+        return None
+
     async def commit(self) -> None:
-        if self._connection is None and len(self._pending) == 1 and self.direct is not None:
-            write, arguments, many = self._pending[0]
-            if not many and await self.direct.run(write, arguments):
+        if self.direct is not None and (lone := self._lone()) is not None:
+            write, arguments, _many = lone
+            if await self.direct.run(write, arguments):
                 self._pending = []
                 return
         if self._connection is not None or self._pending:
@@ -1038,8 +1021,7 @@ class Writer:
             await greenlet_spawn(self._end, False)
 
     def _commit(self) -> None:
-        alone = self._connection is None and len(self._pending) == 1 and not self._pending[0][2]
-        if alone and self.engine.dialect.name == "postgresql":
+        if self._lone() is not None and self.engine.dialect.name == "postgresql":
             self._alone(*self._pending.pop())
             return
         if self._pending:

@@ -231,11 +231,7 @@ class Plan:
             exclude_none=route.response_model_exclude_none,
             dump_json=True,
         )
-        if route.status_code is None:
-            return Response(content=content, media_type="application/json")
-        return Response(
-            content=content, media_type="application/json", status_code=route.status_code
-        )
+        return Response(content, route.status_code or 200, media_type="application/json")
 
     def _parameters(self, request: Request) -> dict[str, Any] | None:
         """The path and query arguments, or None where FastAPI is to decide."""
