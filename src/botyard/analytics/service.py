@@ -65,7 +65,7 @@ from botyard.analytics.models import MessageHour
 from botyard.analytics.schemas import Analytics, Figures, Interval, Point
 from botyard.conversations.models import Conversation, Message
 from botyard.core import clock
-from botyard.core.database import Reader, UTCDateTime, read_rows
+from botyard.core.database import Reader, UTCDateTime, Writer, read_rows
 from botyard.core.errors import APIError
 from botyard.core.prepared import Prepared
 from botyard.core.rows import core_connection, table_of
@@ -115,10 +115,18 @@ def resolve_period(
     return start, end
 
 
-async def count_messages(session: AsyncSession, messages: Sequence[Mapping[str, Any]]) -> None:
+async def count_messages(
+    transaction: AsyncSession | Writer, messages: Sequence[Mapping[str, Any]]
+) -> None:
     """Add messages inserted in this transaction to their hours' counters (see
-    :func:`add_to_counters`)."""
-    connection = await core_connection(session)
+    :func:`add_to_counters`); a ``Writer`` sends the additions with its commit."""
+    if isinstance(transaction, Writer):
+        additions = hour_additions(messages)
+        if additions:
+            upsert = _ADD_TO_HOURS[transaction.engine.dialect.name].statement
+            transaction.add(upsert, additions[0] if len(additions) == 1 else additions)
+        return
+    connection = await core_connection(transaction)
     await connection.run_sync(add_to_counters, messages)
 
 

@@ -36,11 +36,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.ranking import Document, IndexBuilder, KnowledgeIndex, Match
+from botyard.core.database import Writer, read_rows
 
 _log = logging.getLogger(__name__)
 
@@ -144,11 +145,11 @@ class KnowledgeIndexCache:
         return kept.answers.get(entry_id)
 
     async def index_for(
-        self, session: AsyncSession, bot: IndexedBot, version: Version | None = None
+        self, source: AsyncSession | Writer, bot: IndexedBot, version: Version | None = None
     ) -> KnowledgeIndex:
         """The bot's index at ``version`` (see :func:`version_of`), read here if not given."""
         if version is None:
-            version = await _version(session, bot)
+            version = await _version(source, bot)
         key = (bot.id, version)
         while True:
             kept = self._indexes.get(bot.id)
@@ -167,7 +168,7 @@ class KnowledgeIndexCache:
         future: asyncio.Future[KnowledgeIndex] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         try:
-            index, answers, answer_bytes = await self._build(session, bot)
+            index, answers, answer_bytes = await self._build(source, bot)
         except BaseException:
             future.cancel()
             raise
@@ -184,7 +185,7 @@ class KnowledgeIndexCache:
         return await self._in_thread(index.rank, text, limit)
 
     async def _build(
-        self, session: AsyncSession, bot: IndexedBot
+        self, source: AsyncSession | Writer, bot: IndexedBot
     ) -> tuple[KnowledgeIndex, dict[str, str], int]:
         """The index, the answers kept beside it and their estimated bytes."""
         builder = IndexBuilder(
@@ -196,7 +197,7 @@ class KnowledgeIndexCache:
         answer_bytes, answer_budget = 0, self.bot_max_bytes // ANSWERS_SHARE
         after: tuple[datetime, str] | None = None
         while True:
-            documents, after = await _documents(session, bot.id, after)
+            documents, after = await _documents(source, bot.id, after)
             if not documents:
                 break
             for document in documents:
@@ -267,36 +268,50 @@ def version_of(language: str, knowledge_version: int) -> Version:
     return (language, knowledge_version)
 
 
-async def _version(session: AsyncSession, bot: IndexedBot) -> Version:
-    knowledge_version = await session.scalar(select(Bot.knowledge_version).where(Bot.id == bot.id))
-    return version_of(bot.language, knowledge_version or 0)
+_KNOWLEDGE_VERSION = select(Bot.knowledge_version).where(Bot.id == bindparam("bot_id"))
+
+
+async def _version(source: AsyncSession | Writer, bot: IndexedBot) -> Version:
+    rows = await read_rows(source, _KNOWLEDGE_VERSION, {"bot_id": bot.id})
+    return version_of(bot.language, (rows[0].knowledge_version if rows else None) or 0)
+
+
+_FIRST_DOCUMENTS = (
+    select(
+        KnowledgeEntry.id,
+        KnowledgeEntry.question,
+        KnowledgeEntry.answer,
+        KnowledgeEntry.tags,
+        KnowledgeEntry.created_at,
+    )
+    .where(KnowledgeEntry.bot_id == bindparam("bot_id"))
+    .order_by(KnowledgeEntry.created_at, KnowledgeEntry.id)
+    .limit(BATCH_SIZE)
+)
+_NEXT_DOCUMENTS = _FIRST_DOCUMENTS.where(
+    or_(
+        KnowledgeEntry.created_at > bindparam("created_at"),
+        and_(
+            KnowledgeEntry.created_at == bindparam("created_at"),
+            KnowledgeEntry.id > bindparam("entry_id"),
+        ),
+    )
+)
 
 
 async def _documents(
-    session: AsyncSession, bot_id: str, after: tuple[datetime, str] | None
+    source: AsyncSession | Writer, bot_id: str, after: tuple[datetime, str] | None
 ) -> tuple[list[Document], tuple[datetime, str] | None]:
     """The next batch of entries, oldest first, and where the one after it starts."""
-    query = (
-        select(
-            KnowledgeEntry.id,
-            KnowledgeEntry.question,
-            KnowledgeEntry.answer,
-            KnowledgeEntry.tags,
-            KnowledgeEntry.created_at,
-        )
-        .where(KnowledgeEntry.bot_id == bot_id)
-        .order_by(KnowledgeEntry.created_at, KnowledgeEntry.id)
-        .limit(BATCH_SIZE)
-    )
-    if after is not None:
+    if after is None:
+        rows = await read_rows(source, _FIRST_DOCUMENTS, {"bot_id": bot_id})
+    else:
         created_at, entry_id = after
-        query = query.where(
-            or_(
-                KnowledgeEntry.created_at > created_at,
-                and_(KnowledgeEntry.created_at == created_at, KnowledgeEntry.id > entry_id),
-            )
+        rows = await read_rows(
+            source,
+            _NEXT_DOCUMENTS,
+            {"bot_id": bot_id, "created_at": created_at, "entry_id": entry_id},
         )
-    rows = (await session.execute(query)).all()
     documents = [
         Document(id=row.id, question=row.question, answer=row.answer, tags=tuple(row.tags or ()))
         for row in rows

@@ -20,7 +20,7 @@ from botyard.conversations.schemas import (
     MessageCreate,
     MessageOut,
 )
-from botyard.core.database import DBReader, DBSession
+from botyard.core.database import DBReader, DBSession, DBWriter
 from botyard.core.pagination import DEFAULT_LIMIT, ListResponse, list_json
 from botyard.core.params import AnyIfBlank, Cursor, Limit, TimeFilter
 
@@ -132,9 +132,9 @@ async def list_messages(
     summary="Send the end user's message; the response carries the bot's reply",
 )
 async def post_message(
-    principal: WriteKey, session: DBSession, conversation_id: str, body: MessageCreate
+    principal: WriteKey, writer: DBWriter, conversation_id: str, body: MessageCreate
 ) -> Exchange:
     message, reply = await service.send_message(
-        session, principal.organization_id, conversation_id, body.text
+        writer, principal.organization_id, conversation_id, body.text
     )
     return Exchange(conversation_id=message.conversation_id, message=message, reply=reply)

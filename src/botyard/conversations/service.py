@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.analytics import service as analytics
@@ -27,11 +26,10 @@ from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.models import Conversation, Message
 from botyard.conversations.schemas import ConversationOut, MessageOut
 from botyard.core import clock
-from botyard.core.database import Reader, read_rows
+from botyard.core.database import Reader, Writer, read_rows, write_rows
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import Keyset, Page
-from botyard.core.prepared import Prepared
-from botyard.core.rows import NewRows, core_connection, table_of
+from botyard.core.rows import NewRows, table_of
 from botyard.core.timefmt import clamp_time, with_zone
 from botyard.webhooks import events
 
@@ -218,7 +216,7 @@ async def list_messages(
 
 
 async def send_message(
-    session: AsyncSession,
+    transaction: AsyncSession | Writer,
     organization_id: str,
     conversation_id: str,
     text: str,
@@ -227,31 +225,32 @@ async def send_message(
 ) -> tuple[MessageOut, MessageOut]:
     """Store the user's message and the bot's reply; returns both as the API shows them.
 
-    One statement reads everything the exchange depends on (:data:`_CHAT`), and the exchange
-    is written with two (:func:`_store_exchange`), plus the analytics counters' addition;
-    ``at`` backdates it (the demo seed). The statements are :class:`Prepared`, run on the
-    session's connection: the read (which begins the transaction) in one greenlet, the
-    writes together in another.
+    One statement reads everything the exchange depends on (:data:`_CHAT`), in the
+    transaction it opens, and the exchange is written with two more and the analytics
+    counters' addition (:func:`_store_exchange`); ``at`` backdates it (the demo seed). The
+    API's requests send it in a ``Writer`` (no ORM session); the widget and the dashboard,
+    which read and change ORM objects around it, in their session.
     """
     if not bots.could_exist(conversation_id):
         raise NotFound("conversation", param="conversation_id")
     keys = {"conversation_id": conversation_id, "organization_id": organization_id}
-    chat = await session.run_sync(_read_chat, keys)
-    if chat is None:
+    found = await read_rows(transaction, _CHAT, keys)
+    if not found:
         raise NotFound("conversation", param="conversation_id")
+    chat = found[0]
     if chat.status != "open":
         raise _closed()
     if chat.bot_status != "active":
         raise Conflict("bot_paused", "This bot is paused; resume it to get replies.")
-    events.note_endpoints(session, organization_id, chat.any_endpoint)
+    events.note_endpoints(transaction, organization_id, chat.any_endpoint)
     bot = _ReplyingBot(chat.bot_id, chat.language, chat.answer_threshold, chat.fallback_message)
     version = version_of(chat.language, chat.knowledge_version)
-    reply = await choose_reply(session, bot, text, version=version)
-    asked, answer = await session.run_sync(_store_exchange, chat, text, reply, at)
-    await events.emit(session, organization_id, "message.created", asked)
-    await events.emit(session, organization_id, "message.created", answer)
+    reply = await choose_reply(transaction, bot, text, version=version)
+    asked, answer = await _store_exchange(transaction, chat, text, reply, at)
+    await events.emit(transaction, organization_id, "message.created", asked)
+    await events.emit(transaction, organization_id, "message.created", answer)
     if reply.answer_source == "fallback":
-        await events.emit(session, organization_id, "message.unanswered", asked)
+        await events.emit(transaction, organization_id, "message.unanswered", asked)
     return asked, answer
 
 
@@ -269,7 +268,7 @@ async def post_message(
 _bots = table_of(Bot)
 _knowledge = table_of(KnowledgeEntry)
 
-_CHAT = Prepared(
+_CHAT = (
     select(
         _conversations.c.id,
         _conversations.c.organization_id,
@@ -299,7 +298,7 @@ here and then reads the row as the first left it, so its write never needs the r
 the waiting updates all at once, and each retried). SQLite renders no FOR UPDATE: one
 writer at a time holds its lock anyway, and the retry covers the rare interleaving."""
 
-_ADVANCE = Prepared(
+_ADVANCE = (
     update(_conversations)
     .where(
         _conversations.c.id == bindparam("conversation_id"),
@@ -311,21 +310,17 @@ _ADVANCE = Prepared(
 """Moves the conversation to its new last message if nothing moved it since it was read, and
 counts the exchange's two messages (``message_count``, for analytics)."""
 
-_LOCK = Prepared(
+_LOCK = (
     select(_conversations.c.status, _conversations.c.updated_at)
     .where(_conversations.c.id == bindparam("conversation_id"))
     .with_for_update()
 )
-_MOVE = Prepared(
+_MOVE = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation_id"))
     .values(updated_at=bindparam("updated_at"), message_count=_conversations.c.message_count + 2)
 )
 _NEW_MESSAGES = NewRows(Message)
-_INSERT_MESSAGES = Prepared(
-    _NEW_MESSAGES.statement, column_keys=[column.key for column in _messages.columns]
-)
-"""The rows of :data:`_NEW_MESSAGES`, which have every column."""
 _ANSWER = select(_knowledge.c.answer).where(_knowledge.c.id == bindparam("knowledge_id"))
 
 
@@ -339,13 +334,8 @@ class _ReplyingBot:
     fallback_message: str
 
 
-def _read_chat(session: Session, keys: dict[str, str]) -> Any:
-    """:data:`_CHAT`'s row, in the session's transaction (begun here, in the same greenlet)."""
-    return _CHAT.run(session.connection(), keys).first()
-
-
-def _store_exchange(
-    session: Session, chat: Any, text: str, reply: Reply, at: datetime | None
+async def _store_exchange(
+    transaction: AsyncSession | Writer, chat: Any, text: str, reply: Reply, at: datetime | None
 ) -> tuple[MessageOut, MessageOut]:
     """Write the two messages, move the conversation's ``updated_at`` to the reply, and count
     them (``message_count`` in the same update, then the analytics hours).
@@ -356,23 +346,20 @@ def _store_exchange(
     its lock (PostgreSQL's row lock; on SQLite the update already holds the write lock) and
     the times are derived again: two messages sent at once are stored one after the other,
     never interleaved, and none lands in a conversation closed in between.
-
-    ``session``: the request's, in its greenlet (``run_sync``), its transaction begun.
     """
-    connection = session.connection()
     params = {"conversation_id": chat.id}
     asked_at = max(at or clock.now(), chat.updated_at + TICK)
-    moved = _ADVANCE.run(
-        connection, {**params, "seen": chat.updated_at, "updated_at": asked_at + TICK}
+    moved = await write_rows(
+        transaction, _ADVANCE, {**params, "seen": chat.updated_at, "updated_at": asked_at + TICK}
     )
-    if moved.rowcount != 1:
-        current = _LOCK.run(connection, params).first()
-        if current is None:
+    if moved != 1:
+        current = await read_rows(transaction, _LOCK, params)
+        if not current:
             raise NotFound("conversation", param="conversation_id")
-        if current.status != "open":
+        if current[0].status != "open":
             raise _closed()
-        asked_at = max(at or clock.now(), current.updated_at + TICK)
-        _MOVE.run(connection, {**params, "updated_at": asked_at + TICK})
+        asked_at = max(at or clock.now(), current[0].updated_at + TICK)
+        await write_rows(transaction, _MOVE, {**params, "updated_at": asked_at + TICK})
     shared = {
         "organization_id": chat.organization_id,
         "conversation_id": chat.id,
@@ -388,8 +375,8 @@ def _store_exchange(
         knowledge_id=reply.knowledge_id,
         score=reply.score,
     )
-    _INSERT_MESSAGES.run(connection, [asked, answer])
-    analytics.add_to_counters(connection, [asked, answer])
+    await _NEW_MESSAGES.insert(transaction, asked, answer)
+    await analytics.count_messages(transaction, [asked, answer])
     return MessageOut.model_validate(asked), MessageOut.model_validate(answer)
 
 
@@ -404,16 +391,24 @@ async def close_conversation(
 ) -> Conversation:
     """Closing twice is harmless: the first ``closed_at`` stays.
 
-    The row is read again under its lock first (PostgreSQL; SQLite's write lock is taken by
-    the update), so ``closed_at`` comes after a message being stored meanwhile: that message
-    holds the lock from its read to its commit (:data:`_CHAT`)."""
-    await session.refresh(conversation, with_for_update=True)
-    if conversation.status != "closed":
-        now = max(at or clock.now(), conversation.updated_at)
-        conversation.status = "closed"
-        conversation.closed_at = now
-        conversation.updated_at = now
-        await session.flush()
+    One conditional UPDATE closes it, with ``closed_at`` no earlier than the ``updated_at``
+    it finds: it waits for a message being stored meanwhile (which holds the row, or on
+    SQLite the write lock, from its read to its commit: :data:`_CHAT`), so ``closed_at``
+    comes after that message. Only the request whose update applied reports the close."""
+    now = at or clock.now()
+    later = case(
+        (_conversations.c.updated_at > bindparam("now"), _conversations.c.updated_at),
+        else_=bindparam("now"),
+    )
+    closed = await write_rows(
+        session,
+        update(_conversations)
+        .where(_conversations.c.id == conversation.id, _conversations.c.status != "closed")
+        .values(status="closed", closed_at=later, updated_at=later),
+        {"now": now},
+    )
+    await session.refresh(conversation)
+    if closed:
         await events.emit(
             session,
             conversation.organization_id,
@@ -424,20 +419,23 @@ async def close_conversation(
 
 
 async def choose_reply(
-    session: AsyncSession, bot: _ReplyingBot, text: str, *, version: Version | None = None
+    transaction: AsyncSession | Writer,
+    bot: _ReplyingBot,
+    text: str,
+    *,
+    version: Version | None = None,
 ) -> Reply:
     """The best entry's answer if it reaches the bot's threshold, else the fallback.
 
     ``version``: the bot's knowledge version if the caller read it (see ``index_for``)."""
-    index = await knowledge_indexes.index_for(session, bot, version)
+    index = await knowledge_indexes.index_for(transaction, bot, version)
     matches = await knowledge_indexes.rank(index, text, limit=1)
     best = matches[0] if matches else None
     if best is not None and best.score >= bot.answer_threshold:
         answer = knowledge_indexes.answer(bot.id, index, best.id)
         if answer is None:
-            answer = (
-                await (await core_connection(session)).execute(_ANSWER, {"knowledge_id": best.id})
-            ).scalar()
+            rows = await read_rows(transaction, _ANSWER, {"knowledge_id": best.id})
+            answer = rows[0].answer if rows else None
         if answer is not None:
             return Reply(answer, "knowledge", best.id, round(best.score, SCORE_DIGITS))
     score = round(best.score, SCORE_DIGITS) if best is not None else 0.0

@@ -528,7 +528,7 @@ class Reader:
         if self.direct is not None and (read := compiled_read(statement, self.engine.dialect)):
             done = self.direct.execute(read, read.arguments(params))
             if done is not None:  # else locked out: the pool's connections wait for it
-                return read.shape.of(*done, self.engine.dialect)
+                return read.shape.of(done[0], done[1], self.engine.dialect)
         return await _read(self.engine, statement, params)
 
     async def close(self) -> None:
@@ -566,15 +566,18 @@ class _OwnSQLite:
             return None
         return cls(engine, path, pragmas)
 
-    def execute(self, compiled: _Compiled, arguments: list[Any]) -> tuple[list[Any], Any] | None:
-        """The rows and description of the statement, or None if the database was locked."""
+    def execute(
+        self, compiled: _Compiled, arguments: Any, many: bool = False
+    ) -> tuple[list[Any], Any, int] | None:
+        """The rows, description and row count of the statement (``many``: once per argument
+        list), or None if the database was locked."""
         connection = self._connection or self._connect()
         try:
             cursor = connection.cursor()
             try:
-                _run_cursor(self.engine, cursor, compiled.sql, arguments)
+                _run_cursor(self.engine, cursor, compiled.sql, arguments, many)
                 fetched = cursor.fetchall()
-                description = cursor.description
+                description, rowcount = cursor.description, cursor.rowcount
             finally:
                 cursor.close()
         except sqlite3.Error as error:
@@ -583,7 +586,39 @@ class _OwnSQLite:
             if not isinstance(error, sqlite3.IntegrityError):  # the row's fault, not the line's
                 self.close()
             raise compiled._failed(self.engine, None, error) from error
-        return fetched, description
+        return fetched, description, rowcount
+
+    def begin(self) -> bool:
+        """Open a write transaction now (``BEGIN IMMEDIATE``): False if another connection
+        holds the write lock."""
+        connection = self._connection or self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if _is_busy(error):
+                return False
+            self.close()
+            raise self._wrapped("BEGIN IMMEDIATE", error) from error
+        return True
+
+    def end(self, commit: bool) -> None:
+        """Commit or roll back the transaction :meth:`begin` opened. A commit that fails
+        rolls back; a connection that cannot even roll back is closed, which does."""
+        connection = self._connection
+        if connection is None or not connection.in_transaction:
+            return  # closed by a failed statement, which rolled the transaction back
+        try:
+            connection.execute("COMMIT" if commit else "ROLLBACK")
+        except sqlite3.Error as error:
+            self.close()
+            raise self._wrapped("COMMIT" if commit else "ROLLBACK", error) from error
+
+    def _wrapped(self, sql: str, error: sqlite3.Error) -> DBAPIError:
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        return cast(
+            DBAPIError,
+            DBAPIError.instance(sql, None, error, dbapi_error, dialect=self.engine.dialect),
+        )
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -593,10 +628,7 @@ class _OwnSQLite:
             for pragma in self.pragmas:
                 connection.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as error:
-            dbapi_error = self.engine.dialect.loaded_dbapi.Error
-            raise DBAPIError.instance(
-                None, None, error, dbapi_error, dialect=self.engine.dialect
-            ) from error
+            raise self._wrapped("", error) from error
         self._connection = connection
         return connection
 
@@ -607,10 +639,15 @@ class _OwnSQLite:
 
 
 class DirectWrites:
-    """A request's lone INSERT on SQLite (a :class:`Writer` with one new row to commit), on
-    the app's own connection, straight on the loop, in autocommit: one statement is its own
-    transaction. It first takes the engine's writers' turn like any in-process writer, so it
-    never races one; a statement locked out by another process goes through the pool."""
+    """A request's writes on SQLite on the app's own connection, straight on the loop.
+
+    A :class:`Writer` whose only statement is one new row runs it alone in autocommit
+    (:meth:`run`); one that reads and writes in a transaction opens it here (:meth:`begin`,
+    ``BEGIN IMMEDIATE``) and ends it with :meth:`end`. Either first takes the engine's
+    writers' turn like any in-process writer, so it never races one, and holds it to the
+    end of its statement or transaction; locked out by another process, the writer goes
+    through the pool, whose connections wait for the lock off the loop.
+    """
 
     __slots__ = ("own", "turns")
 
@@ -632,6 +669,36 @@ class DirectWrites:
             return False
         try:
             return self.own.execute(write, arguments) is not None
+        finally:
+            self.turns.give_back(turn)
+
+    async def begin(self) -> _Turn | None:
+        """The writers' turn, with a transaction open on the own connection until
+        :meth:`end`; None when locked out (nothing was done)."""
+        turn = _Turn()
+        if not await self.turns.take(turn):
+            return None
+        try:
+            if self.own.begin():
+                return turn
+        except BaseException:
+            self.turns.give_back(turn)
+            raise
+        self.turns.give_back(turn)
+        return None
+
+    def execute(self, write: _Compiled, arguments: Any, many: bool = False) -> tuple[Any, ...]:
+        """A statement of the open transaction, which holds the write lock: "locked" here
+        is not a wait but a failure, raised as the pool's would be."""
+        done = self.own.execute(write, arguments, many)
+        if done is None:
+            locked = sqlite3.OperationalError("database is locked")
+            raise write._failed(self.own.engine, None, locked) from locked
+        return done
+
+    def end(self, turn: _Turn, commit: bool) -> None:
+        try:
+            self.own.end(commit)
         finally:
             self.turns.give_back(turn)
 
@@ -790,24 +857,29 @@ class CompiledRead(_Compiled):
 
     def run(self, engine: Engine, params: Mapping[str, Any]) -> list[Any]:
         """Checkout, statement, return to the pool; in a greenlet (the drivers are async)."""
-        dialect = engine.dialect
         connection = _checkout(engine, self.sql)
         try:
             if self.autocommit:
                 connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+            return self.fetch(engine, connection, self.arguments(params))
+        finally:
+            if self.autocommit and connection.is_valid:
+                connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
+            connection.close()
+
+    def fetch(self, engine: Engine, connection: Any, arguments: list[Any]) -> list[Any]:
+        """The rows on ``connection`` (checked out; in its transaction, if it has one)."""
+        dialect = engine.dialect
+        try:
             cursor = connection.cursor()
             try:
-                _run_cursor(engine, cursor, self.sql, self.arguments(params))
+                _run_cursor(engine, cursor, self.sql, arguments)
                 fetched = cursor.fetchall()
                 description = cursor.description
             finally:
                 cursor.close()
         except dialect.loaded_dbapi.Error as error:
             raise self._failed(engine, connection, error) from error
-        finally:
-            if self.autocommit and connection.is_valid:
-                connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
-            connection.close()
         return self.shape.of(fetched, description, dialect)
 
 
@@ -917,13 +989,26 @@ def compiled_write(statement: Executable, dialect: Dialect) -> CompiledWrite | N
 
 
 async def read_rows(
-    source: AsyncSession | Reader, statement: Executable, params: Mapping[str, Any]
+    source: AsyncSession | Reader | Writer, statement: Executable, params: Mapping[str, Any]
 ) -> Sequence[Row[Any]]:
-    """The rows of a read, in the request's session if it has one, else by its ``Reader``."""
-    if isinstance(source, Reader):
+    """The rows of a read, in the request's transaction if it has one (a session's or a
+    ``Writer``'s), else by its ``Reader``."""
+    if isinstance(source, Reader | Writer):
         return await source.rows(statement, params)
     connection = await core_connection(source)
     return (await connection.execute(statement, params)).all()
+
+
+async def write_rows(
+    target: AsyncSession | Writer,
+    statement: Executable,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+) -> int:
+    """Run a write in the request's transaction now; the number of rows it changed."""
+    if isinstance(target, Writer):
+        return await target.execute(statement, params)
+    connection = await core_connection(target)
+    return cast(CursorResult[Any], await connection.execute(statement, params)).rowcount
 
 
 async def get_reader(request: Request) -> Reader:
@@ -934,17 +1019,19 @@ DBReader = Annotated[Reader, Depends(get_reader)]
 
 
 class Writer:
-    """A request's writes of plain rows: Core statements in one transaction on one pooled
-    connection, with no ORM session, committed by :func:`get_writer` once the endpoint
+    """A request's transaction of Core statements, with no ORM session: writes of plain rows
+    and the reads they depend on, committed by :func:`get_writer` once the endpoint
     succeeded (rolled back otherwise).
 
-    For a request that only adds rows it shows back (``NewRows``), a session's unit of work,
+    For a request that adds rows it shows back (``NewRows``), a session's unit of work,
     transaction bookkeeping and per-statement execution context cost more than SQLite
-    spends on the INSERT. Each statement here is compiled once (:class:`CompiledWrite`) and
-    run on the DB-API connection, which keeps what the session's connection had: SQLite's
-    writers' turns (held until the commit), PostgreSQL's transaction, the pool's timeout.
-    No ORM events run: a request that raises webhook events or evicts a cache after its
-    commit uses a session.
+    spends on the statements. Each statement here is compiled once (:class:`CompiledRead`,
+    :class:`CompiledWrite`) and run on the DB-API connection, which keeps what the
+    session's connection had: SQLite's writers' turns (held until the commit), PostgreSQL's
+    transaction, the pool's timeout. No ORM events run; what must happen with the commit
+    is registered on the Writer (:meth:`before_commit`: the webhook outbox's rows;
+    :meth:`after_commit`: waking the delivery worker), and ``info`` holds what the
+    transaction's services note for one another, like a session's ``info``.
 
     A write whose row count the request does not need (``add``: new rows) is sent with the
     commit, as a session flushes its new objects then; a request refused before it writes
@@ -952,16 +1039,32 @@ class Writer:
     transaction around it: on PostgreSQL it runs alone in autocommit, one round trip where
     BEGIN, the statement and COMMIT were three; on SQLite it runs on the app's own
     connection (``direct``: :class:`DirectWrites`), with no greenlet and no checkout.
-    ``execute`` sends what was added first, then its statement, in the transaction.
+    ``rows`` and ``execute`` run their statement in the transaction now, after what was
+    added; on SQLite the transaction is then opened on the app's own connection with the
+    write lock (``BEGIN IMMEDIATE``), so what a Writer reads stays as read until its commit,
+    as PostgreSQL's ``FOR UPDATE`` keeps the rows it locks.
     """
 
-    __slots__ = ("_connection", "_pending", "direct", "engine")
+    __slots__ = (
+        "_after_commit",
+        "_before_commit",
+        "_connection",
+        "_pending",
+        "_turn",
+        "direct",
+        "engine",
+        "info",
+    )
 
     def __init__(self, engine: AsyncEngine, direct: DirectWrites | None = None) -> None:
         self.engine = engine
         self.direct = direct
+        self.info: dict[str, Any] = {}
         self._connection: PoolProxiedConnection | None = None
+        self._turn: _Turn | None = None  # a transaction open on ``direct``
         self._pending: list[tuple[CompiledWrite, Any, bool]] = []
+        self._before_commit: list[Callable[[], None]] = []
+        self._after_commit: list[Callable[[], None]] = []
 
     def add(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -971,6 +1074,17 @@ class Writer:
         write = self._compiled(statement)
         self._pending.append((write, *write.prepare(params)))
 
+    async def rows(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
+        """A select's rows in the transaction, now, after any statement added before."""
+        read = compiled_read(statement, self.engine.dialect)
+        if read is None:
+            raise ArgumentError(f"not a statement a Writer reads: {statement}")
+        arguments = read.arguments(params)
+        if self.direct is not None and await self._direct_transaction():
+            fetched, description, _ = self._run_direct(read, arguments, False)
+            return read.shape.of(fetched, description, self.engine.dialect)
+        return await greenlet_spawn(self._fetch, read, arguments)
+
     async def execute(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     ) -> int:
@@ -978,13 +1092,42 @@ class Writer:
         rows it wrote."""
         write = self._compiled(statement)
         arguments, many = write.prepare(params)
+        if self.direct is not None and await self._direct_transaction():
+            return cast(int, self._run_direct(write, arguments, many)[2])
         return await greenlet_spawn(self._execute, write, arguments, many)
+
+    def before_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` just before the commit; it may still ``add`` statements."""
+        self._before_commit.append(callback)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction committed (dropped on rollback)."""
+        self._after_commit.append(callback)
 
     def _compiled(self, statement: Executable) -> CompiledWrite:
         write = compiled_write(statement, self.engine.dialect)
         if write is None:
             raise ArgumentError(f"not a statement a Writer runs: {statement}")
         return write
+
+    async def _direct_transaction(self) -> bool:
+        """Whether the transaction is on the app's own SQLite connection: opened there now
+        if it has not begun anywhere (locked out by another process, it takes the pool)."""
+        if self._turn is None and self._connection is None and self.direct is not None:
+            self._turn = await self.direct.begin()
+            if self._turn is None:
+                self.direct = None
+        return self._turn is not None
+
+    def _run_direct(self, statement: _Compiled, arguments: Any, many: bool) -> tuple[Any, ...]:
+        direct = cast(DirectWrites, self.direct)
+        pending, self._pending = self._pending, []
+        for write, pending_arguments, pending_many in pending:
+            direct.execute(write, pending_arguments, pending_many)
+        return direct.execute(statement, arguments, many)
+
+    def _fetch(self, read: CompiledRead, arguments: list[Any]) -> list[Any]:
+        return read.fetch(self.engine.sync_engine, self._flush(read.sql), arguments)
 
     def _execute(self, write: CompiledWrite, arguments: Any, many: bool) -> int:
         connection = self._flush(write.sql)
@@ -1002,23 +1145,58 @@ class Writer:
 
     def _lone(self) -> tuple[CompiledWrite, Any, bool] | None:
         """The transaction's only statement, of one row, if that is all it has."""
-        if self._connection is None and len(self._pending) == 1 and not self._pending[0][2]:
+        if (
+            self._connection is None
+            and self._turn is None
+            and len(self._pending) == 1
+            and not self._pending[0][2]
+        ):
             return self._pending[0]
         return None
 
     async def commit(self) -> None:
-        if self.direct is not None and (lone := self._lone()) is not None:
-            write, arguments, _many = lone
-            if await self.direct.run(write, arguments):
-                self._pending = []
-                return
-        if self._connection is not None or self._pending:
+        while self._before_commit:
+            self._before_commit.pop(0)()
+        if self._turn is not None:
+            self._end_direct(True)
+        elif not await self._commit_lone_directly() and (self._connection or self._pending):
             await greenlet_spawn(self._commit)
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def rollback(self) -> None:
         self._pending = []
+        self._before_commit.clear()
+        self._after_commit.clear()
+        if self._turn is not None:
+            self._end_direct(False)
         if self._connection is not None:
             await greenlet_spawn(self._end, False)
+
+    async def _commit_lone_directly(self) -> bool:
+        if self.direct is None or (lone := self._lone()) is None:
+            return False
+        write, arguments, _many = lone
+        if not await self.direct.run(write, arguments):
+            return False
+        self._pending = []
+        return True
+
+    def _end_direct(self, commit: bool) -> None:
+        """Send what was added and commit on the own connection, or roll back; either way
+        the writers' turn is given back."""
+        direct, turn = cast(DirectWrites, self.direct), cast(_Turn, self._turn)
+        self._turn = None
+        try:
+            if commit and self._pending:
+                pending, self._pending = self._pending, []
+                for write, arguments, many in pending:
+                    direct.execute(write, arguments, many)
+        except BaseException:
+            direct.end(turn, False)
+            raise
+        direct.end(turn, commit)
 
     def _commit(self) -> None:
         if self._lone() is not None and self.engine.dialect.name == "postgresql":
@@ -1160,12 +1338,15 @@ async def update_if(
     return True
 
 
-def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once the session's transaction commits (dropped on rollback).
+def after_commit(transaction: AsyncSession | Writer, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the transaction commits (dropped on rollback).
 
     Used to evict in-process caches only when the change is visible to everyone.
     """
-    session.sync_session.info.setdefault("after_commit", []).append(callback)
+    if isinstance(transaction, Writer):
+        transaction.after_commit(callback)
+    else:
+        transaction.sync_session.info.setdefault("after_commit", []).append(callback)
 
 
 @event.listens_for(Session, "after_commit")

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Exists, exists, insert, select
+from sqlalchemy import ColumnElement, Exists, bindparam, exists, insert, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from botyard.core import clock
-from botyard.core.database import after_commit
+from botyard.core.database import Writer, after_commit, read_rows
 from botyard.core.ids import new_id
 from botyard.core.rows import table_of
 from botyard.core.timefmt import rfc3339
@@ -46,6 +46,14 @@ _OUTBOX_KEY = "webhook_outbox"
 
 _INSERT_EVENTS = insert(table_of(WebhookEvent))
 _INSERT_DELIVERIES = insert(table_of(WebhookDelivery))
+_ENDPOINTS = select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+    WebhookEndpoint.organization_id == bindparam("organization_id"),
+    WebhookEndpoint.enabled.is_(True),
+)
+
+Transaction = AsyncSession | Writer
+"""Where a change is made: a session, or a ``Writer`` (which has its own ``info`` and commit
+hooks)."""
 
 _wakers: list[Callable[[], None]] = []
 """Called after a commit that wrote deliveries, so this process's worker sends them at once."""
@@ -65,18 +73,22 @@ def _wake() -> None:
         waker()
 
 
-def after_commit_wake(session: AsyncSession) -> None:
-    """Wake this process's worker once the session commits (deliveries became due)."""
-    after_commit(session, _wake)
+def after_commit_wake(transaction: Transaction) -> None:
+    """Wake this process's worker once the transaction commits (deliveries became due)."""
+    after_commit(transaction, _wake)
+
+
+def _info(transaction: Transaction) -> dict[str, Any]:
+    return transaction.info if isinstance(transaction, Writer) else transaction.sync_session.info
 
 
 def subscribed(events: list[str], event_type: str) -> bool:
     return ALL_EVENTS in events or event_type in events
 
 
-def forget_subscriptions(session: AsyncSession) -> None:
+def forget_subscriptions(transaction: Transaction) -> None:
     """Drop the transaction's cached subscriptions (an endpoint was added or changed)."""
-    session.sync_session.info.pop(_SESSION_KEY, None)
+    _info(transaction).pop(_SESSION_KEY, None)
 
 
 def any_endpoint(organization_id: ColumnElement[str]) -> Exists:
@@ -92,31 +104,24 @@ def any_endpoint(organization_id: ColumnElement[str]) -> Exists:
     )
 
 
-def note_endpoints(session: AsyncSession, organization_id: str, any_enabled: bool) -> None:
+def note_endpoints(transaction: Transaction, organization_id: str, any_enabled: bool) -> None:
     """Record what :func:`any_endpoint` found: with none, this transaction's events for the
     organization are dropped without a query (an endpoint added later in the transaction
     calls :func:`forget_subscriptions`, which forgets this too)."""
     if not any_enabled:
-        cache: dict[str, list[tuple[str, list[str]]]] = session.sync_session.info.setdefault(
+        cache: dict[str, list[tuple[str, list[str]]]] = _info(transaction).setdefault(
             _SESSION_KEY, {}
         )
         cache.setdefault(organization_id, [])
 
 
 async def _subscriptions(
-    session: AsyncSession, organization_id: str
+    transaction: Transaction, organization_id: str
 ) -> list[tuple[str, list[str]]]:
-    cache: dict[str, list[tuple[str, list[str]]]] = session.sync_session.info.setdefault(
-        _SESSION_KEY, {}
-    )
+    cache: dict[str, list[tuple[str, list[str]]]] = _info(transaction).setdefault(_SESSION_KEY, {})
     found = cache.get(organization_id)
     if found is None:
-        rows = await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-                WebhookEndpoint.organization_id == organization_id,
-                WebhookEndpoint.enabled.is_(True),
-            )
-        )
+        rows = await read_rows(transaction, _ENDPOINTS, {"organization_id": organization_id})
         found = cache[organization_id] = [(row.id, list(row.events)) for row in rows]
     return found
 
@@ -153,7 +158,7 @@ class _Outbox:
 
 
 async def emit(
-    session: AsyncSession,
+    transaction: Transaction,
     organization_id: str,
     event_type: str,
     data: BaseModel | dict[str, Any],
@@ -170,7 +175,7 @@ async def emit(
     if endpoint_ids is None:
         targets = [
             endpoint_id
-            for endpoint_id, events in await _subscriptions(session, organization_id)
+            for endpoint_id, events in await _subscriptions(transaction, organization_id)
             if subscribed(events, event_type)
         ]
     else:
@@ -179,7 +184,12 @@ async def emit(
         return None
     now = clock.now()
     event_id = new_id("evt")
-    outbox: _Outbox = session.sync_session.info.setdefault(_OUTBOX_KEY, _Outbox())
+    info = _info(transaction)
+    outbox: _Outbox | None = info.get(_OUTBOX_KEY)
+    if outbox is None:
+        outbox = info[_OUTBOX_KEY] = _Outbox()
+        if isinstance(transaction, Writer):  # a session writes it in its before_commit event
+            transaction.before_commit(lambda: _add_outbox(transaction))
     outbox.events.append(
         {
             "id": event_id,
@@ -205,8 +215,15 @@ async def emit(
         }
         for endpoint_id in targets
     )
-    after_commit_wake(session)
+    after_commit_wake(transaction)
     return event_id
+
+
+def _add_outbox(writer: Writer) -> None:
+    outbox: _Outbox | None = writer.info.pop(_OUTBOX_KEY, None)
+    if outbox is not None and outbox.events:
+        writer.add(_INSERT_EVENTS, outbox.events)
+        writer.add(_INSERT_DELIVERIES, outbox.deliveries)
 
 
 def _write_outbox(sync_session: Session) -> None:
