@@ -3,10 +3,11 @@
 Each request reads the conversation, ranks its reply, then writes; the writes derive the new
 messages' times from the conversation's ``updated_at`` as the update finds it (see
 ``conversations.service._store_exchange``). The tests hold every request between its read and
-its write, with the clock frozen so that only that chaining can order them. On SQLite all of
-them read the same ``updated_at``; on PostgreSQL the read locks the row, so the others wait
-at their read until the holder commits (the hold gives up after a moment) and read its result.
-"""
+its write, with the clock frozen so that only that chaining can order them. Through the API
+the read takes the row's lock (PostgreSQL) or SQLite's write lock, so the others wait at
+their read until the holder commits (the hold gives up after a moment) and read its result;
+in a session (the widget's and the dashboard's way) SQLite's read takes no lock, so all of
+them read the same ``updated_at`` and the update's compare-and-set orders them."""
 
 from __future__ import annotations
 
@@ -44,13 +45,15 @@ def hold_replies(
     monkeypatch.setattr(service, "choose_reply", held)
 
 
+@pytest.mark.parametrize("through", ["api", "session"])
 async def test_concurrent_messages_keep_their_order_and_count(
     app: FastAPI,
     client: httpx.AsyncClient,
     frozen_clock: FrozenClock,
     monkeypatch: pytest.MonkeyPatch,
+    through: str,
 ) -> None:
-    _, headers = await org_with_key(app)
+    org, headers = await org_with_key(app)
     bot = await create_bot(client, headers)
     for word in WORDS:
         await add_knowledge(client, headers, bot["id"], f"Question about {word}", f"Answer {word}")
@@ -66,18 +69,24 @@ async def test_concurrent_messages_keep_their_order_and_count(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(everyone_read.wait(), HOLD)
 
-    hold_replies(monkeypatch, barrier)
-    responses = await asyncio.gather(
-        *(
-            client.post(
+    async def send(word: str) -> dict[str, Any]:
+        text = f"question about {word}"
+        if through == "api":
+            response = await client.post(
                 f"/v1/conversations/{conversation['id']}/messages",
-                json={"text": f"question about {word}"},
+                json={"text": text},
                 headers=headers,
             )
-            for word in WORDS
-        )
-    )
-    assert [r.status_code for r in responses] == [201] * len(WORDS), [r.text for r in responses]
+            assert response.status_code == 201, response.text
+            exchange: dict[str, Any] = response.json()
+            return exchange
+        async with app.state.sessionmaker() as session:
+            asked, answer = await service.send_message(session, org.id, conversation["id"], text)
+            await session.commit()
+        return {"message": asked.model_dump(mode="json"), "reply": answer.model_dump(mode="json")}
+
+    hold_replies(monkeypatch, barrier)
+    exchanges_sent = await asyncio.gather(*(send(word) for word in WORDS))
 
     listed = await client.get(
         f"/v1/conversations/{conversation['id']}/messages?limit=100", headers=headers
@@ -106,8 +115,7 @@ async def test_concurrent_messages_keep_their_order_and_count(
         word = asked["text"].removeprefix("question about ")
         assert answer["text"] == f"Answer {word}", "a reply is stored beside another question"
     by_id = {m["id"]: m for m in messages}
-    for response in responses:
-        exchange = response.json()
+    for exchange in exchanges_sent:
         assert by_id[exchange["message"]["id"]] == exchange["message"]
         assert by_id[exchange["reply"]["id"]] == exchange["reply"]
 
@@ -115,9 +123,10 @@ async def test_concurrent_messages_keep_their_order_and_count(
 async def test_a_message_racing_a_close_never_lands_after_it(
     app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The close is sent between the message's read and its write. On SQLite it commits
-    first and the message is refused (409) with nothing stored; on PostgreSQL the message's
-    read holds the row, so the close waits and lands after the exchange. Never both."""
+    """The close is sent between the message's read and its write. The message's read holds
+    the row (PostgreSQL) or SQLite's write lock, so the close waits and lands after the
+    exchange; a close that came first would refuse the message (409) with nothing stored.
+    Never a message after the close."""
     _, headers = await org_with_key(app)
     bot = await create_bot(client, headers)
     conversation = await start_conversation(client, headers, bot["id"])

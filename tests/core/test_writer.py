@@ -283,3 +283,177 @@ async def test_a_direct_write_locked_out_by_another_process_waits_through_the_po
         assert row["id"] in await _stored(engine, row["id"])
     finally:
         other.close()
+
+
+_ONE_BOT = select(_bots.c.id, _bots.c.name).where(_bots.c.id == bindparam("bot_id"))
+
+
+def _own_connection_idle(direct: DirectWrites) -> bool:
+    connection = direct.own._connection
+    return connection is None or not connection.in_transaction
+
+
+async def test_a_transaction_on_sqlite_runs_on_the_apps_own_connection(app: FastAPI) -> None:
+    """Reads and writes on the own connection with no checkout: a read sees what was added
+    before it, and another writer waits for the commit (the transaction holds the turn)."""
+    direct = _direct(app)
+    engine: AsyncEngine = app.state.engine
+    org = await make_org(app)
+    existing = _bot(org.id, "Existing")
+    seed = Writer(engine, direct)
+    await _NEW_BOTS.insert(seed, existing)
+    await seed.commit()
+    checkouts: list[Any] = []
+
+    def count(*_: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(engine.sync_engine, "checkout", count)
+    try:
+        writer = Writer(engine, direct)
+        (row,) = await writer.rows(_ONE_BOT, {"bot_id": existing["id"]})
+        assert row.name == "Existing"
+        added = _bot(org.id, "Added")
+        await _NEW_BOTS.insert(writer, added)
+        assert [r.name for r in await writer.rows(_ONE_BOT, {"bot_id": added["id"]})] == ["Added"]
+        assert await writer.execute(_RENAME, {"bot_id": existing["id"], "name": "Renamed"}) == 1
+        other_row = _bot(org.id, "Other")
+        other = Writer(engine, direct)
+        await _NEW_BOTS.insert(other, other_row)
+        waiting = asyncio.create_task(other.commit())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        assert checkouts == []
+        assert await _stored(engine, added["id"]) == {}  # not visible before the commit
+        await writer.commit()
+        await asyncio.wait_for(waiting, timeout=5)
+    finally:
+        event.remove(engine.sync_engine, "checkout", count)
+    stored = await _stored(engine, existing["id"], added["id"], other_row["id"])
+    assert {bot.name for bot in stored.values()} == {"Renamed", "Added", "Other"}
+    assert _own_connection_idle(direct)
+
+
+async def test_a_failed_transaction_on_the_own_connection_leaves_nothing_and_frees_the_turn(
+    app: FastAPI,
+) -> None:
+    direct = _direct(app)
+    engine: AsyncEngine = app.state.engine
+    org = await make_org(app)
+    kept = _bot(org.id, "Not kept")
+    writer = Writer(engine, direct)
+    await writer.execute(_NEW_BOTS.statement, kept)
+    with pytest.raises(IntegrityError):
+        await writer.execute(_NEW_BOTS.statement, _bot("org_missing", "Orphan"))
+    await writer.rollback()
+    assert _own_connection_idle(direct)
+    assert await _stored(engine, kept["id"]) == {}
+    # Refused at the commit (the added row), the same way.
+    late = Writer(engine, direct)
+    await late.rows(_ONE_BOT, {"bot_id": kept["id"]})
+    await _NEW_BOTS.insert(late, _bot("org_missing", "Orphan"))
+    with pytest.raises(IntegrityError):
+        await late.commit()
+    assert _own_connection_idle(direct)
+    after = _bot(org.id, "After")
+    next_writer = Writer(engine, direct)
+    await next_writer.execute(_NEW_BOTS.statement, after)
+    await asyncio.wait_for(next_writer.commit(), timeout=5)
+    assert after["id"] in await _stored(engine, after["id"])
+
+
+async def test_a_request_cancelled_mid_transaction_frees_the_turn(app: FastAPI) -> None:
+    """A client gone while its transaction is open (the request is cancelled at an await):
+    the rollback ends the transaction, so the next writer is not left waiting."""
+    direct = _direct(app)
+    engine: AsyncEngine = app.state.engine
+    org = await make_org(app)
+    gone = _bot(org.id, "Gone")
+    opened = asyncio.Event()
+
+    async def request() -> None:  # what get_writer does around an endpoint
+        writer = Writer(engine, direct)
+        try:
+            await writer.execute(_NEW_BOTS.statement, gone)
+            opened.set()
+            await asyncio.sleep(30)
+        except BaseException:
+            await writer.rollback()
+            raise
+        await writer.commit()
+
+    task = asyncio.create_task(request())
+    await opened.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _own_connection_idle(direct)
+    after = _bot(org.id, "After")
+    writer = Writer(engine, direct)
+    await _NEW_BOTS.insert(writer, after)
+    await asyncio.wait_for(writer.commit(), timeout=5)
+    assert set(await _stored(engine, gone["id"], after["id"])) == {after["id"]}
+
+
+async def test_a_transaction_locked_out_by_another_process_goes_through_the_pool(
+    app: FastAPI,
+) -> None:
+    """Another process holds SQLite's write lock when the transaction starts: it runs on a
+    pooled connection instead, reads at once (WAL readers do not wait), and its write waits
+    off the loop for the lock, then lands."""
+    direct = _direct(app)
+    engine: AsyncEngine = app.state.engine
+    org = await make_org(app)
+    existing = _bot(org.id, "Existing")
+    seed = Writer(engine, direct)
+    await _NEW_BOTS.insert(seed, existing)
+    await seed.commit()
+    path = engine.url.database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        time.sleep(0.3)
+        other.execute("COMMIT")
+
+    try:
+        writer = Writer(engine, direct)
+        (row,) = await asyncio.wait_for(writer.rows(_ONE_BOT, {"bot_id": existing["id"]}), 2)
+        assert row.name == "Existing"
+        assert _own_connection_idle(direct)
+        releasing = asyncio.get_running_loop().run_in_executor(None, release)
+        started = time.monotonic()
+        renamed = writer.execute(_RENAME, {"bot_id": existing["id"], "name": "Later"})
+        assert await asyncio.wait_for(renamed, timeout=10) == 1
+        await writer.commit()
+        assert time.monotonic() - started >= 0.2
+        await releasing
+    finally:
+        other.close()
+    assert (await _stored(engine, existing["id"]))[existing["id"]].name == "Later"
+
+
+async def test_a_commit_hook_that_fails_rolls_the_transaction_back(app: FastAPI) -> None:
+    """A hook raising at the commit (say, an outbox row the database refuses) must not leave
+    the transaction open: on SQLite it would hold every other writer's turn."""
+    engine: AsyncEngine = app.state.engine
+    org = await make_org(app)
+    row = _bot(org.id, "Never")
+    writer = Writer(engine, app.state.direct_writes)
+    await writer.execute(_NEW_BOTS.statement, row)
+
+    def refuse() -> None:
+        raise RuntimeError("hook failed")
+
+    ran: list[int] = []
+    writer.before_commit(refuse)
+    writer.after_commit(lambda: ran.append(1))
+    with pytest.raises(RuntimeError):
+        await writer.commit()
+    assert ran == []
+    after = _bot(org.id, "After")
+    next_writer = Writer(engine, app.state.direct_writes)
+    await next_writer.execute(_NEW_BOTS.statement, after)
+    await asyncio.wait_for(next_writer.commit(), timeout=5)
+    assert set(await _stored(engine, row["id"], after["id"])) == {after["id"]}

@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from botyard.core.database import Writer
 from botyard.organizations.models import Organization
+from botyard.webhooks import events
 from botyard.webhooks.worker import DeliveryWorker
 from botyard_sdk import webhooks as sdk_webhooks
 from tests.factories import auth, make_bot, make_key, make_user
@@ -121,3 +123,32 @@ async def test_an_endpoint_gets_only_the_events_it_chose(
     )
     events = await delivered(worker, receiver, secret)
     assert [e["type"] for e in events] == ["conversation.closed"]
+
+
+async def test_a_writers_events_go_with_its_commit_and_not_with_its_rollback(
+    app: FastAPI, org: Organization, worker: DeliveryWorker, receiver: Receiver
+) -> None:
+    """A chat message's events are raised in a Writer (no ORM session): written in its
+    transaction at the commit, the worker woken after it, and nothing on a rollback."""
+    _, secret = await make_endpoint(app, org, receiver.url, ["webhook.test"])
+    woken: list[int] = []
+
+    def wake() -> None:
+        woken.append(1)
+
+    events.add_waker(wake)
+    try:
+        rolled_back = Writer(app.state.engine, app.state.direct_writes)
+        assert await events.emit(rolled_back, org.id, "webhook.test", {"n": 1}) is not None
+        await rolled_back.rollback()
+        assert woken == []
+        writer = Writer(app.state.engine, app.state.direct_writes)
+        event_id = await events.emit(writer, org.id, "webhook.test", {"n": 2})
+        assert await events.emit(writer, org.id, "message.created", {"n": 3}) is None  # unchosen
+        assert woken == []
+        await writer.commit()
+        assert woken == [1]
+    finally:
+        events.remove_waker(wake)
+    delivered_events = await delivered(worker, receiver, secret)
+    assert [(e["id"], e["data"]) for e in delivered_events] == [(event_id, {"n": 2})]

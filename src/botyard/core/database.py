@@ -1155,12 +1155,18 @@ class Writer:
         return None
 
     async def commit(self) -> None:
-        while self._before_commit:
-            self._before_commit.pop(0)()
-        if self._turn is not None:
-            self._end_direct(True)
-        elif not await self._commit_lone_directly() and (self._connection or self._pending):
-            await greenlet_spawn(self._commit)
+        """Commit; if anything on the way fails (a commit hook too), the transaction is
+        rolled back before the error is raised, so no turn or connection stays held."""
+        try:
+            while self._before_commit:
+                self._before_commit.pop(0)()
+            if self._turn is not None:
+                self._end_direct(True)
+            elif not await self._commit_lone_directly() and (self._connection or self._pending):
+                await greenlet_spawn(self._commit)
+        except BaseException:
+            await self.rollback()
+            raise
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
