@@ -15,10 +15,10 @@ would is passed to FastAPI's own handler, untouched. That covers a missing or in
 parameter or body (FastAPI then raises the very error it always does), a body that is
 not ``application/json``, and dependency overrides. Parameters and body are checked before
 any dependency runs, so a request passed on has not been authenticated or counted yet:
-nothing happens twice. From the first dependency with ``yield`` on (a transaction the
-request owns), dependencies are solved by FastAPI's own ``solve_dependencies``, in their
-order, so when and how they close is FastAPI's; a response model is validated and
-serialized by FastAPI's ``serialize_response``. A route of any other shape keeps FastAPI's
+nothing happens twice. A dependency with ``yield`` (a transaction the request owns) is
+entered by FastAPI's own ``_solve_generator``, on the exit stack of its scope, so when and
+how it closes is FastAPI's; a response model is validated and serialized by FastAPI's
+``serialize_response``. A route of any other shape keeps FastAPI's
 handler as it is. tests/core/test_planned_routes.py holds both handlers to the same
 answers.
 """
@@ -35,8 +35,7 @@ from typing import Annotated, Any, Union, cast, get_args, get_origin
 from fastapi import params
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import solve_dependencies
-from fastapi.exceptions import RequestValidationError
+from fastapi.dependencies.utils import _solve_generator
 from fastapi.routing import APIRoute, request_response, serialize_response
 from fastapi.security import SecurityScopes
 from fastapi.utils import is_body_allowed_for_status_code
@@ -71,8 +70,10 @@ class _Dependency:
     request_param: str | None
     scopes_param: str | None
     scopes: tuple[str, ...]
-    closes: bool
-    """A dependency with ``yield``: FastAPI solves it and every dependency after it."""
+    dependant: Dependant
+    stack: str | None
+    """A dependency with ``yield``: the request scope's key of the exit stack it closes on
+    (its ``scope``: ``"function"``, after the endpoint returns; else after the response)."""
 
     async def solve(self, request: Request) -> Any:
         arguments: dict[str, Any] = {}
@@ -80,7 +81,14 @@ class _Dependency:
             arguments[self.request_param] = request
         if self.scopes_param is not None:
             arguments[self.scopes_param] = SecurityScopes(scopes=list(self.scopes))
-        return await self.call(**arguments)
+        if self.stack is None:
+            return await self.call(**arguments)
+        return await _solve_generator(
+            dependant=self.dependant,
+            stack=request.scope[self.stack],
+            sub_values=arguments,
+            request=request,
+        )
 
 
 class Plan:
@@ -95,7 +103,6 @@ class Plan:
         "query",
         "request_param",
         "route",
-        "solved_by_fastapi",
     )
 
     def __init__(
@@ -105,7 +112,6 @@ class Plan:
         query: list[_Param],
         body: Any,
         dependencies: list[_Dependency],
-        solved_by_fastapi: Dependant | None,
     ) -> None:
         self.route = route
         self.call = cast(Callable[..., Awaitable[Any]], route.dependant.call)
@@ -113,7 +119,6 @@ class Plan:
         self.query = query
         self.body = body  # FastAPI's ModelField of the JSON body, if the endpoint takes one
         self.dependencies = dependencies
-        self.solved_by_fastapi = solved_by_fastapi
         self.request_param = route.dependant.request_param_name
         self.overrides = route.dependency_overrides_provider
 
@@ -146,18 +151,12 @@ class Plan:
         solved = [d for d in dependencies if d is not None]
         if len({(d.call, d.scopes) for d in solved}) != len(solved):
             return None  # FastAPI would share one result between them
-        # From the first dependency with yield on, FastAPI solves them, in the same order.
-        first = next((i for i, d in enumerate(solved) if d.closes), len(solved))
-        by_fastapi = None
-        if first < len(solved):
-            by_fastapi = Dependant(dependencies=dependant.dependencies[first:], call=call)
         return cls(
             route,
             [p for p in path if p is not None],
             [p for p in query if p is not None],
             body,
-            solved[:first],
-            by_fastapi,
+            solved,
         )
 
     def handler(self, fastapi_handler: Handler) -> Handler:
@@ -204,18 +203,6 @@ class Plan:
             solved = await dependency.solve(request)
             if dependency.name is not None:
                 arguments[dependency.name] = solved
-        if self.solved_by_fastapi is None:
-            return
-        result = await solve_dependencies(
-            request=request,
-            dependant=self.solved_by_fastapi,
-            dependency_overrides_provider=self.overrides,
-            async_exit_stack=request.scope["fastapi_inner_astack"],
-            embed_body_fields=False,
-        )
-        if result.errors:  # none can come of dependencies that take only the request
-            raise RequestValidationError(result.errors)
-        arguments.update(result.values)
 
     async def _response(self, answer: Any) -> Response:
         """The response model's JSON, as FastAPI writes it (validated, then serialized)."""
@@ -371,11 +358,15 @@ def _dependency(sub: Dependant) -> _Dependency | None:
     for scope in sub.own_oauth_scopes or []:
         if scope not in scopes:
             scopes.append(scope)
+    stack = None
+    if closes:
+        stack = "fastapi_function_astack" if sub.scope == "function" else "fastapi_inner_astack"
     return _Dependency(
         name=sub.name,
         call=call,
         request_param=sub.request_param_name,
         scopes_param=sub.security_scopes_param_name,
         scopes=tuple(scopes),
-        closes=closes,
+        dependant=sub,
+        stack=stack,
     )
