@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -469,3 +470,21 @@ async def test_reading_needs_read_and_chatting_needs_write(
         response = await client.request(method, url, json=body, headers=reader)
         assert response.status_code == 403
         assert response.json()["error"]["code"] == "missing_scope"
+
+
+async def test_message_ids_sort_by_when_they_were_written(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A message id starts with its millisecond, so new messages land at the end of the id
+    index (one page written per exchange, not one random page per message); the ids keep
+    the format every id has."""
+    _, headers = await org_with_key(app)
+    bot = await create_bot(client, headers)
+    conversation = await start_conversation(client, headers, str(bot["id"]))
+    ids = []
+    for text in ("first", "second", "third"):
+        exchange = await send(client, headers, str(conversation["id"]), text)
+        ids.append(exchange["message"]["id"])
+        await asyncio.sleep(0.002)  # the next exchange a millisecond later at least
+    assert ids == sorted(ids)
+    assert all(len(i) == len("msg_") + 20 and i.startswith("msg_") for i in ids)

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from botyard.core import clock
 from botyard.core.database import Base, UTCDateTime
-from botyard.core.ids import new_id
+from botyard.core.ids import new_id, new_time_ordered_id
 
 
 class Conversation(Base):
@@ -38,7 +38,9 @@ class Message(Base):
         Index("ix_messages_bot_created", "bot_id", "created_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("msg"))
+    id: Mapped[str] = mapped_column(
+        String(40), primary_key=True, default=lambda: new_time_ordered_id("msg")
+    )
     organization_id: Mapped[str] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
