@@ -295,8 +295,10 @@ knowledge (which picks the cached index) and whether any webhook endpoint listen
 On PostgreSQL it locks the conversation's row: a second message to the conversation waits
 here and then reads the row as the first left it, so its write never needs the retry of
 :func:`_store_exchange` (under 32 concurrent posts to one conversation, every commit failed
-the waiting updates all at once, and each retried). SQLite renders no FOR UPDATE: one
-writer at a time holds its lock anyway, and the retry covers the rare interleaving."""
+the waiting updates all at once, and each retried). SQLite renders no FOR UPDATE; in a
+``Writer`` the read opens the transaction with the write lock (``BEGIN IMMEDIATE``), which
+does the same. A session's read on SQLite takes no lock, and the retry covers the rare
+interleaving."""
 
 _ADVANCE = (
     update(_conversations)
