@@ -5,8 +5,10 @@ session's connection gives."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -197,6 +199,25 @@ async def test_concurrent_creates_and_edits_through_the_api_all_land(
     assert names == sorted(f"Racing {i}" for i in range(40))
 
 
+@contextlib.contextmanager
+def _locked_by_another_process(engine: AsyncEngine) -> Iterator[Callable[[], Awaitable[None]]]:
+    """SQLite's write lock held by a plain connection, as another process would hold it; the
+    function given releases it 0.3 s later, off the loop."""
+    path = engine.url.database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        time.sleep(0.3)
+        other.execute("COMMIT")
+
+    try:
+        yield lambda: asyncio.get_running_loop().run_in_executor(None, release)
+    finally:
+        other.close()
+
+
 def _direct(app: FastAPI) -> DirectWrites:
     direct = app.state.direct_writes
     if direct is None:
@@ -262,30 +283,29 @@ async def test_a_direct_write_locked_out_by_another_process_waits_through_the_po
     direct = _direct(app)
     engine: AsyncEngine = app.state.engine
     org = await make_org(app)
-    path = engine.url.database
-    assert path is not None
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
-
-    def release() -> None:
-        time.sleep(0.3)
-        other.execute("COMMIT")
-
-    try:
+    with _locked_by_another_process(engine) as release_soon:
         row = _bot(org.id, "Patient")
         writer = Writer(engine, direct)
         await _NEW_BOTS.insert(writer, row)
-        releasing = asyncio.get_running_loop().run_in_executor(None, release)
+        releasing = release_soon()
         started = time.monotonic()
         await asyncio.wait_for(writer.commit(), timeout=10)
         assert time.monotonic() - started >= 0.2
         await releasing
         assert row["id"] in await _stored(engine, row["id"])
-    finally:
-        other.close()
 
 
 _ONE_BOT = select(_bots.c.id, _bots.c.name).where(_bots.c.id == bindparam("bot_id"))
+
+
+async def _committed_bot(
+    engine: AsyncEngine, direct: DirectWrites, organization_id: str, name: str
+) -> dict[str, object]:
+    row = _bot(organization_id, name)
+    writer = Writer(engine, direct)
+    await _NEW_BOTS.insert(writer, row)
+    await writer.commit()
+    return row
 
 
 def _own_connection_idle(direct: DirectWrites) -> bool:
@@ -299,10 +319,7 @@ async def test_a_transaction_on_sqlite_runs_on_the_apps_own_connection(app: Fast
     direct = _direct(app)
     engine: AsyncEngine = app.state.engine
     org = await make_org(app)
-    existing = _bot(org.id, "Existing")
-    seed = Writer(engine, direct)
-    await _NEW_BOTS.insert(seed, existing)
-    await seed.commit()
+    existing = await _committed_bot(engine, direct, org.id, "Existing")
     checkouts: list[Any] = []
 
     def count(*_: Any) -> None:
@@ -404,33 +421,19 @@ async def test_a_transaction_locked_out_by_another_process_goes_through_the_pool
     direct = _direct(app)
     engine: AsyncEngine = app.state.engine
     org = await make_org(app)
-    existing = _bot(org.id, "Existing")
-    seed = Writer(engine, direct)
-    await _NEW_BOTS.insert(seed, existing)
-    await seed.commit()
-    path = engine.url.database
-    assert path is not None
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
-
-    def release() -> None:
-        time.sleep(0.3)
-        other.execute("COMMIT")
-
-    try:
+    existing = await _committed_bot(engine, direct, org.id, "Existing")
+    with _locked_by_another_process(engine) as release_soon:
         writer = Writer(engine, direct)
         (row,) = await asyncio.wait_for(writer.rows(_ONE_BOT, {"bot_id": existing["id"]}), 2)
         assert row.name == "Existing"
         assert _own_connection_idle(direct)
-        releasing = asyncio.get_running_loop().run_in_executor(None, release)
+        releasing = release_soon()
         started = time.monotonic()
         renamed = writer.execute(_RENAME, {"bot_id": existing["id"], "name": "Later"})
         assert await asyncio.wait_for(renamed, timeout=10) == 1
         await writer.commit()
         assert time.monotonic() - started >= 0.2
         await releasing
-    finally:
-        other.close()
     assert (await _stored(engine, existing["id"]))[existing["id"]].name == "Later"
 
 
