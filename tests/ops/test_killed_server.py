@@ -90,7 +90,7 @@ async def _chat_until_killed(
     return acknowledged
 
 
-async def test_a_killed_server_loses_no_acknowledged_message_and_starts_again(
+def test_a_killed_server_loses_no_acknowledged_message_and_starts_again(
     tmp_path: Path,
 ) -> None:
     cli = sqlite_botyard(tmp_path)
@@ -107,7 +107,7 @@ async def test_a_killed_server_loses_no_acknowledged_message_and_starts_again(
             httpx.post(f"{url}/v1/bots/{bot['id']}/conversations", headers=headers).json()["id"]
             for _ in range(CONVERSATIONS)
         ]
-        acknowledged = await _chat_until_killed(url, key, conversations, process)
+        acknowledged = asyncio.run(_chat_until_killed(url, key, conversations, process))
     finally:
         if process.poll() is None:
             process.kill()
