@@ -68,3 +68,29 @@ async def test_checkpoints_run_off_the_loop_and_the_wal_starts_over(
             text("SELECT count(*) FROM bots WHERE organization_id = :org"), {"org": org.id}
         )
         assert found.scalar() == 10 * EVERY
+
+
+async def test_a_checkpoint_holding_the_turn_never_waits_behind_the_request_log(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background writers' thread may be busy for seconds (a request-log backlog after
+    an outage). A checkpoint queued behind it would hold the writers' turn all that time,
+    and every request that writes would wait."""
+    direct = _direct(app)
+    engine: AsyncEngine = app.state.engine
+    org = await make_org(app)
+    monkeypatch.setattr(database, "CHECKPOINT_EVERY", 1)
+    busy = threading.Event()
+    loop = asyncio.get_running_loop()
+    backlog = loop.run_in_executor(database._write_executor, busy.wait, 5)
+    try:
+        first = Writer(engine, direct)
+        await _NEW_BOTS.insert(first, _bot(org.id, "Starts a checkpoint"))
+        await first.commit()
+        await asyncio.sleep(0)  # the checkpoint takes the turn
+        second = Writer(engine, direct)
+        await _NEW_BOTS.insert(second, _bot(org.id, "Not held up"))
+        await asyncio.wait_for(second.commit(), timeout=2)
+    finally:
+        busy.set()
+        await backlog

@@ -239,8 +239,8 @@ message writes, about SQLite's own threshold of 1,000 pages."""
 
 
 class _Checkpoints:
-    """WAL checkpoints of one database file, in the background writers' thread, between
-    two in-process writers, never on the event loop.
+    """WAL checkpoints of one database file, in a thread, between two in-process writers,
+    never on the event loop.
 
     SQLite checkpoints the WAL in the commit that takes it past 1,000 pages: it copies them
     into the database file and syncs it, several milliseconds once every hundred or so
@@ -248,8 +248,9 @@ class _Checkpoints:
     that stalled every request in flight: the mean commit of a chat message took 165 µs,
     the median 69. Those connections have auto-checkpoints off; every
     :data:`CHECKPOINT_EVERY` of their commits a checkpoint takes the writers' turn and runs
-    in the background writers' thread. The loop goes on meanwhile; only in-process writers
-    wait for it, as they would for one another. Holding the turn matters: SQLite starts the
+    in a thread of its own (never queued behind a request-log flush while it holds the
+    turn). The loop goes on meanwhile; only in-process writers wait for it, as they would
+    for one another. Holding the turn matters: SQLite starts the
     WAL over only when a writer begins with every frame checkpointed, which writers
     committing during the checkpoint would prevent, and the WAL would grow for ever.
     Other processes' connections keep SQLite's own checkpoints, and the last connection to
@@ -281,7 +282,7 @@ class _Checkpoints:
         try:
             if await self.turns.take(turn):  # else writers kept it a whole timeout: next time
                 try:
-                    await loop.run_in_executor(_write_executor, self.checkpoint)
+                    await loop.run_in_executor(_checkpoint_executor, self.checkpoint)
                 finally:
                     self.turns.give_back(turn)
         except Exception as error:
@@ -293,6 +294,9 @@ class _Checkpoints:
         connection = sqlite3.connect(self.path, timeout=0, isolation_level=None)
         try:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):  # busy: another connection is checkpointing right now
+                raise
         finally:
             connection.close()
 
@@ -1380,6 +1384,9 @@ DBWriter = Annotated[Writer, Depends(get_writer, scope="function")]
 _sqlite_companions: dict[str, Engine] = {}
 _sqlite_busy: dict[str, float] = {}
 _write_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botyard-sqlite-write")
+_checkpoint_executor = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="botyard-sqlite-checkpoint"
+)
 
 
 def _companion_key(engine: AsyncEngine) -> str:
