@@ -10,6 +10,7 @@ check, and the server starts again on it and goes on chatting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -21,36 +22,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.runner import Botyard, sqlite_botyard
-from tests.test_multiprocess import STARTUP_DEADLINE, free_port
+from tests.cli.runner import sqlite_botyard
+from tests.test_multiprocess import start_server
 
 pytestmark = pytest.mark.slow
+
+serving = contextlib.contextmanager(start_server)
 
 CLIENTS = 16
 CONVERSATIONS = 8
 LOAD_SECONDS = 2.5
 """Long enough for a few hundred commits, so WAL checkpoints run (every 100) before the kill."""
-
-
-def _serve(cli: Botyard, directory: Path, name: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    log_path = directory / f"{name}.log"
-    with log_path.open("w") as log:
-        process = cli.popen("serve", "--host", "127.0.0.1", "--port", str(port), log=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"botyard serve exited early:\n{log_path.read_text()}")
-        try:
-            if httpx.get(url + "/healthz", timeout=5).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"botyard serve not up:\n{log_path.read_text()}")
-        time.sleep(0.1)
 
 
 async def _chat_until_killed(
@@ -99,18 +81,15 @@ def test_a_killed_server_loses_no_acknowledged_message_and_starts_again(
     cli.ok("orgs", "set-rate-limit", org, "1000000")
     key = cli.ok("keys", "create", "--org", org, "--name", "load", "--scope", "admin").stdout
     key = key.strip()
-    process, url = _serve(cli, tmp_path, "first")
     headers = {"Authorization": f"Bearer {key}"}
-    try:
+    with serving(cli, tmp_path) as server:
+        url = server.url
         bot = httpx.post(url + "/v1/bots", json={"name": "Load"}, headers=headers).json()
         conversations = [
             httpx.post(f"{url}/v1/bots/{bot['id']}/conversations", headers=headers).json()["id"]
             for _ in range(CONVERSATIONS)
         ]
-        acknowledged = asyncio.run(_chat_until_killed(url, key, conversations, process))
-    finally:
-        if process.poll() is None:
-            process.kill()
+        acknowledged = asyncio.run(_chat_until_killed(url, key, conversations, server.process))
     assert len(acknowledged) > 200
 
     database = tmp_path / "botyard.db"
@@ -141,14 +120,10 @@ def test_a_killed_server_loses_no_acknowledged_message_and_starts_again(
         ).fetchone()
         assert counted == messages
 
-    process, url = _serve(cli, tmp_path, "second")
-    try:
+    with serving(cli, tmp_path) as server:
         again = httpx.post(
-            f"{url}/v1/conversations/{conversations[0]}/messages",
+            f"{server.url}/v1/conversations/{conversations[0]}/messages",
             json={"text": "still there?"},
             headers=headers,
         )
         assert again.status_code == 201, again.text
-    finally:
-        process.terminate()
-        process.wait(timeout=30)

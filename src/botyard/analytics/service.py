@@ -44,7 +44,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    Connection,
     Select,
     String,
     bindparam,
@@ -65,9 +64,8 @@ from botyard.analytics.models import MessageHour
 from botyard.analytics.schemas import Analytics, Figures, Interval, Point
 from botyard.conversations.models import Conversation, Message
 from botyard.core import clock
-from botyard.core.database import Reader, UTCDateTime, Writer, read_rows
+from botyard.core.database import Reader, Transaction, UTCDateTime, Writer, read_rows
 from botyard.core.errors import APIError
-from botyard.core.prepared import Prepared
 from botyard.core.rows import core_connection, table_of
 from botyard.core.timefmt import EARLIEST, LATEST, rfc3339, within_calendar
 
@@ -115,32 +113,22 @@ def resolve_period(
     return start, end
 
 
-async def count_messages(
-    transaction: AsyncSession | Writer, messages: Sequence[Mapping[str, Any]]
-) -> None:
-    """Add messages inserted in this transaction to their hours' counters (see
-    :func:`add_to_counters`); a ``Writer`` sends the additions with its commit."""
-    if isinstance(transaction, Writer):
-        additions = hour_additions(messages)
-        if additions:
-            upsert = _ADD_TO_HOURS[transaction.engine.dialect.name].statement
-            transaction.add(upsert, additions[0] if len(additions) == 1 else additions)
-        return
-    connection = await core_connection(transaction)
-    await connection.run_sync(add_to_counters, messages)
-
-
-def add_to_counters(connection: Connection, messages: Sequence[Mapping[str, Any]]) -> None:
-    """Add messages inserted in this transaction to their hours' counters, on the connection
-    of that transaction (in its greenlet: ``run_sync``).
+async def count_messages(transaction: Transaction, messages: Sequence[Mapping[str, Any]]) -> None:
+    """Add messages inserted in this transaction to their hours' counters, in that
+    transaction (a ``Writer`` sends the additions with its commit).
 
     ``messages``: the columns of each message as inserted (``organization_id``, ``bot_id``,
     ``created_at`` and those of :data:`MESSAGE_COUNTERS`). The additions are counted here
     from those values, one row per bot and UTC hour, and each is applied by the upsert."""
     additions = hour_additions(messages)
-    if additions:
-        statement = _ADD_TO_HOURS[connection.dialect.name]
-        statement.run(connection, additions[0] if len(additions) == 1 else additions)
+    if not additions:
+        return
+    params = additions[0] if len(additions) == 1 else additions
+    if isinstance(transaction, Writer):
+        transaction.add(_ADD_TO_HOURS[transaction.engine.dialect.name], params)
+        return
+    connection = await core_connection(transaction)
+    await connection.execute(_ADD_TO_HOURS[connection.dialect.name], params)
 
 
 def hour_additions(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -311,14 +299,13 @@ def _counted(*, negated: bool = False) -> list[ColumnElement[int]]:
     return [(-count if negated else count).label(name) for name, count in counts.items()]
 
 
-def _add_to_hours(insert: Any) -> Prepared:
+def _add_to_hours(insert: Any) -> Any:
     """``INSERT ... VALUES (the additions) ON CONFLICT DO UPDATE SET n = n + excluded.n``."""
     statement = insert(table_of(MessageHour))
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["organization_id", "bot_id", "hour"],
         set_={name: _HOURS[name] + statement.excluded[name] for name in MESSAGE_COUNTERS},
     )
-    return Prepared(statement, column_keys=["organization_id", "bot_id", "hour", *MESSAGE_COUNTERS])
 
 
 _ADD_TO_HOURS = {

@@ -37,11 +37,10 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from sqlalchemy import and_, bindparam, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.ranking import Document, IndexBuilder, KnowledgeIndex, Match
-from botyard.core.database import Writer, read_rows
+from botyard.core.database import Transaction, read_rows
 
 _log = logging.getLogger(__name__)
 
@@ -145,7 +144,7 @@ class KnowledgeIndexCache:
         return kept.answers.get(entry_id)
 
     async def index_for(
-        self, source: AsyncSession | Writer, bot: IndexedBot, version: Version | None = None
+        self, source: Transaction, bot: IndexedBot, version: Version | None = None
     ) -> KnowledgeIndex:
         """The bot's index at ``version`` (see :func:`version_of`), read here if not given."""
         if version is None:
@@ -185,7 +184,7 @@ class KnowledgeIndexCache:
         return await self._in_thread(index.rank, text, limit)
 
     async def _build(
-        self, source: AsyncSession | Writer, bot: IndexedBot
+        self, source: Transaction, bot: IndexedBot
     ) -> tuple[KnowledgeIndex, dict[str, str], int]:
         """The index, the answers kept beside it and their estimated bytes."""
         builder = IndexBuilder(
@@ -271,7 +270,7 @@ def version_of(language: str, knowledge_version: int) -> Version:
 _KNOWLEDGE_VERSION = select(Bot.knowledge_version).where(Bot.id == bindparam("bot_id"))
 
 
-async def _version(source: AsyncSession | Writer, bot: IndexedBot) -> Version:
+async def _version(source: Transaction, bot: IndexedBot) -> Version:
     rows = await read_rows(source, _KNOWLEDGE_VERSION, {"bot_id": bot.id})
     return version_of(bot.language, (rows[0].knowledge_version if rows else None) or 0)
 
@@ -300,7 +299,7 @@ _NEXT_DOCUMENTS = _FIRST_DOCUMENTS.where(
 
 
 async def _documents(
-    source: AsyncSession | Writer, bot_id: str, after: tuple[datetime, str] | None
+    source: Transaction, bot_id: str, after: tuple[datetime, str] | None
 ) -> tuple[list[Document], tuple[datetime, str] | None]:
     """The next batch of entries, oldest first, and where the one after it starts."""
     if after is None:

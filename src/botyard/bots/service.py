@@ -15,7 +15,7 @@ from botyard.bots.knowledge_index import knowledge_indexes
 from botyard.bots.models import KNOWLEDGE_CHANGED, Bot, KnowledgeEntry
 from botyard.bots.schemas import BotOut, KnowledgeOut
 from botyard.core import clock
-from botyard.core.database import Reader, Writer, after_commit, read_rows
+from botyard.core.database import Reader, Transaction, after_commit, read_rows
 from botyard.core.errors import NotFound
 from botyard.core.pagination import Keyset, Page
 from botyard.core.rows import NewRows, core_connection, table_of
@@ -81,9 +81,7 @@ async def get_bot(session: AsyncSession, organization_id: str, bot_id: str) -> B
     return bot
 
 
-async def create_bot(
-    target: AsyncSession | Writer, organization_id: str, fields: dict[str, Any]
-) -> BotOut:
+async def create_bot(target: Transaction, organization_id: str, fields: dict[str, Any]) -> BotOut:
     """``fields``: name, and optionally description, status and any reply setting.
 
     A new bot is one plain row: the API writes it with a ``Writer``, the dashboard in its

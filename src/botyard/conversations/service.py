@@ -26,7 +26,7 @@ from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.models import Conversation, Message
 from botyard.conversations.schemas import ConversationOut, MessageOut
 from botyard.core import clock
-from botyard.core.database import Reader, Writer, read_rows, write_rows
+from botyard.core.database import Reader, Transaction, read_rows, write_rows
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import Keyset, Page
 from botyard.core.rows import NewRows, table_of
@@ -216,7 +216,7 @@ async def list_messages(
 
 
 async def send_message(
-    transaction: AsyncSession | Writer,
+    transaction: Transaction,
     organization_id: str,
     conversation_id: str,
     text: str,
@@ -337,7 +337,7 @@ class _ReplyingBot:
 
 
 async def _store_exchange(
-    transaction: AsyncSession | Writer, chat: Any, text: str, reply: Reply, at: datetime | None
+    transaction: Transaction, chat: Any, text: str, reply: Reply, at: datetime | None
 ) -> tuple[MessageOut, MessageOut]:
     """Write the two messages, move the conversation's ``updated_at`` to the reply, and count
     them (``message_count`` in the same update, then the analytics hours).
@@ -421,7 +421,7 @@ async def close_conversation(
 
 
 async def choose_reply(
-    transaction: AsyncSession | Writer,
+    transaction: Transaction,
     bot: _ReplyingBot,
     text: str,
     *,

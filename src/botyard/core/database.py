@@ -270,11 +270,7 @@ class _Checkpoints:
         if self.commits < CHECKPOINT_EVERY or self._task is not None:
             return
         self.commits = 0
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop (a synchronous caller): checkpoint here
-            self.checkpoint()
-            return
+        loop = asyncio.get_running_loop()  # the connections that commit here run on one
         self._task = loop.create_task(self._between_writers(loop))
 
     async def _between_writers(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -705,11 +701,12 @@ class _OwnSQLite:
         connection = self._connection
         if connection is None or not connection.in_transaction:
             return  # closed by a failed statement, which rolled the transaction back
+        sql = "COMMIT" if commit else "ROLLBACK"
         try:
-            connection.execute("COMMIT" if commit else "ROLLBACK")
+            connection.execute(sql)
         except sqlite3.Error as error:
             self.close()
-            raise self._wrapped("COMMIT" if commit else "ROLLBACK", error) from error
+            raise self._wrapped(sql, error) from error
 
     def _wrapped(self, sql: str, error: sqlite3.Error) -> DBAPIError:
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
@@ -788,14 +785,13 @@ class DirectWrites:
         turn = _Turn()
         if not await self.turns.take(turn):
             return None
+        began = False
         try:
-            if self.own.begin():
-                return turn
-        except BaseException:
-            self.turns.give_back(turn)
-            raise
-        self.turns.give_back(turn)
-        return None
+            began = self.own.begin()
+        finally:
+            if not began:
+                self.turns.give_back(turn)
+        return turn if began else None
 
     def execute(self, write: _Compiled, arguments: Any, many: bool = False) -> tuple[Any, ...]:
         """A statement of the open transaction, which holds the write lock: "locked" here
@@ -1116,7 +1112,7 @@ async def read_rows(
 
 
 async def write_rows(
-    target: AsyncSession | Writer,
+    target: Transaction,
     statement: Executable,
     params: Mapping[str, Any] | Sequence[Mapping[str, Any]],
 ) -> int:
@@ -1236,11 +1232,15 @@ class Writer:
         return self._turn is not None
 
     def _run_direct(self, statement: _Compiled, arguments: Any, many: bool) -> tuple[Any, ...]:
+        return self._send_added_directly().execute(statement, arguments, many)
+
+    def _send_added_directly(self) -> DirectWrites:
+        """Send what was added on the own connection, in the open transaction."""
         direct = cast(DirectWrites, self.direct)
         pending, self._pending = self._pending, []
-        for write, pending_arguments, pending_many in pending:
-            direct.execute(write, pending_arguments, pending_many)
-        return direct.execute(statement, arguments, many)
+        for write, arguments, many in pending:
+            direct.execute(write, arguments, many)
+        return direct
 
     def _fetch(self, read: CompiledRead, arguments: list[Any]) -> list[Any]:
         return read.fetch(self.engine.sync_engine, self._flush(read.sql), arguments)
@@ -1261,12 +1261,7 @@ class Writer:
 
     def _lone(self) -> tuple[CompiledWrite, Any, bool] | None:
         """The transaction's only statement, of one row, if that is all it has."""
-        if (
-            self._connection is None
-            and self._turn is None
-            and len(self._pending) == 1
-            and not self._pending[0][2]
-        ):
+        if self._connection is None and len(self._pending) == 1 and not self._pending[0][2]:
             return self._pending[0]
         return None
 
@@ -1311,10 +1306,8 @@ class Writer:
         direct, turn = cast(DirectWrites, self.direct), cast(_Turn, self._turn)
         self._turn = None
         try:
-            if commit and self._pending:
-                pending, self._pending = self._pending, []
-                for write, arguments, many in pending:
-                    direct.execute(write, arguments, many)
+            if commit:
+                self._send_added_directly()
         except BaseException:
             direct.end(turn, False)
             raise
@@ -1380,6 +1373,10 @@ async def get_writer(request: Request) -> AsyncIterator[Writer]:
 
 
 DBWriter = Annotated[Writer, Depends(get_writer, scope="function")]
+
+Transaction = AsyncSession | Writer
+"""Where a request makes its change: an ORM session, or a ``Writer`` (which has its own
+``info`` and commit hooks)."""
 
 _sqlite_companions: dict[str, Engine] = {}
 _sqlite_busy: dict[str, float] = {}
@@ -1463,7 +1460,7 @@ async def update_if(
     return True
 
 
-def after_commit(transaction: AsyncSession | Writer, callback: Callable[[], None]) -> None:
+def after_commit(transaction: Transaction, callback: Callable[[], None]) -> None:
     """Run ``callback`` once the transaction commits (dropped on rollback).
 
     Used to evict in-process caches only when the change is visible to everyone.

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from botyard.core import clock
-from botyard.core.database import Writer, after_commit, read_rows
+from botyard.core.database import Transaction, Writer, after_commit, read_rows
 from botyard.core.ids import new_id
 from botyard.core.rows import table_of
 from botyard.core.timefmt import rfc3339
@@ -50,10 +50,6 @@ _ENDPOINTS = select(WebhookEndpoint.id, WebhookEndpoint.events).where(
     WebhookEndpoint.organization_id == bindparam("organization_id"),
     WebhookEndpoint.enabled.is_(True),
 )
-
-Transaction = AsyncSession | Writer
-"""Where a change is made: a session, or a ``Writer`` (which has its own ``info`` and commit
-hooks)."""
 
 _wakers: list[Callable[[], None]] = []
 """Called after a commit that wrote deliveries, so this process's worker sends them at once."""
