@@ -39,11 +39,12 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Insert,
     Select,
     String,
     bindparam,
@@ -312,6 +313,12 @@ _ADD_TO_HOURS = {
     "sqlite": _add_to_hours(sqlite.insert),
     "postgresql": _add_to_hours(postgresql.insert),
 }
+
+
+def add_to_hours(dialect_name: str) -> Insert:
+    """The upsert that adds :func:`hour_additions` to their hours' counters, for a writer
+    that sends it inside a statement of its own (``core.rows.inserts_if``)."""
+    return cast(Insert, _ADD_TO_HOURS[dialect_name])
 
 
 _START = bindparam("start", type_=UTCDateTime())

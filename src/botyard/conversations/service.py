@@ -20,16 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.analytics import service as analytics
+from botyard.analytics.models import MessageHour
 from botyard.bots import service as bots
 from botyard.bots.knowledge_index import Version, knowledge_indexes, version_of
 from botyard.bots.models import Bot, KnowledgeEntry
 from botyard.conversations.models import Conversation, Message
 from botyard.conversations.schemas import ConversationOut, MessageOut
 from botyard.core import clock
-from botyard.core.database import Reader, Transaction, read_rows, write_rows
+from botyard.core.database import Reader, Transaction, dialect_name, read_rows, write_rows
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import Keyset, Page
-from botyard.core.rows import NewRows, table_of
+from botyard.core.rows import NewRows, inserts_if, row_params, table_of
 from botyard.core.timefmt import clamp_time, with_zone
 from botyard.webhooks import events
 
@@ -38,6 +39,7 @@ SCORE_DIGITS = 4
 
 _conversations = table_of(Conversation)
 _messages = table_of(Message)
+_hours = table_of(MessageHour)
 CONVERSATION_LIST = Keyset(
     _conversations,
     {
@@ -287,30 +289,28 @@ _CHAT = (
         _conversations.c.id == bindparam("conversation_id"),
         _conversations.c.organization_id == bindparam("organization_id"),
     )
-    .with_for_update(of=_conversations)
 )
 """A message's one read: the conversation, its bot's reply settings, the version of the bot's
 knowledge (which picks the cached index) and whether any webhook endpoint listens.
 
-On PostgreSQL it locks the conversation's row: a second message to the conversation waits
-here and then reads the row as the first left it, so its write never needs the retry of
-:func:`_store_exchange` (under 32 concurrent posts to one conversation, every commit failed
-the waiting updates all at once, and each retried). SQLite renders no FOR UPDATE; in a
-``Writer`` the read opens the transaction with the write lock (``BEGIN IMMEDIATE``), which
-does the same. A session's read on SQLite takes no lock, and the retry covers the rare
-interleaving."""
+It locks nothing: the exchange's update applies only if the conversation is still open and
+its last message earlier than the exchange (:data:`_ADVANCE`). In a ``Writer`` on SQLite the
+read opens the transaction with the write lock (``BEGIN IMMEDIATE``), so the update always
+applies there; on PostgreSQL it is a read in autocommit, and a concurrent message stored in
+between (rarely: the times come from one clock) sends the exchange the locked way."""
 
 _ADVANCE = (
     update(_conversations)
     .where(
         _conversations.c.id == bindparam("conversation_id"),
         _conversations.c.status == "open",
-        _conversations.c.updated_at == bindparam("seen"),
+        _conversations.c.updated_at < bindparam("asked_at"),
     )
     .values(updated_at=bindparam("updated_at"), message_count=_conversations.c.message_count + 2)
 )
-"""Moves the conversation to its new last message if nothing moved it since it was read, and
-counts the exchange's two messages (``message_count``, for analytics)."""
+"""Moves the conversation to its new last message if it is open and its last message is
+earlier than the exchange's first, and counts the exchange's two messages
+(``message_count``, for analytics)."""
 
 _LOCK = (
     select(_conversations.c.status, _conversations.c.updated_at)
@@ -323,6 +323,16 @@ _MOVE = (
     .values(updated_at=bindparam("updated_at"), message_count=_conversations.c.message_count + 2)
 )
 _NEW_MESSAGES = NewRows(Message)
+_Exchange = tuple[dict[str, Any], dict[str, Any]]
+_EXCHANGE = {
+    hours: inserts_if(
+        _ADVANCE, [(_NEW_MESSAGES.statement, 2), (analytics.add_to_hours("postgresql"), hours)]
+    )
+    for hours in (1, 2)
+}
+"""PostgreSQL: :data:`_ADVANCE`, the two messages and their hours' counters (one, or two when
+the exchange straddles an hour) in one statement, which writes nothing unless the update
+applies: one round trip where they were three."""
 _ANSWER = select(_knowledge.c.answer).where(_knowledge.c.id == bindparam("knowledge_id"))
 
 
@@ -342,26 +352,38 @@ async def _store_exchange(
     """Write the two messages, move the conversation's ``updated_at`` to the reply, and count
     them (``message_count`` in the same update, then the analytics hours).
 
-    The messages must come after every earlier one, so their times are derived from the
-    ``updated_at`` that the update finds. The update first tries the value the lookup read;
-    when a concurrent message (or a close) changed it meanwhile, the row is read again under
-    its lock (PostgreSQL's row lock; on SQLite the update already holds the write lock) and
-    the times are derived again: two messages sent at once are stored one after the other,
-    never interleaved, and none lands in a conversation closed in between.
+    The messages must come after every earlier one, so their times follow the ``updated_at``
+    the lookup read, and the update applies only if that still holds (:data:`_ADVANCE`; on
+    PostgreSQL with the messages and counts in the same statement, :data:`_EXCHANGE`). When a
+    concurrent message (or a close) got in between, the row is read again under its lock
+    (PostgreSQL's row lock; on SQLite the update already holds the write lock) and the times
+    are derived again: two messages sent at once are stored one after the other, never
+    interleaved, and none lands in a conversation closed in between.
     """
     params = {"conversation_id": chat.id}
     asked_at = max(at or clock.now(), chat.updated_at + TICK)
-    moved = await write_rows(
-        transaction, _ADVANCE, {**params, "seen": chat.updated_at, "updated_at": asked_at + TICK}
-    )
-    if moved != 1:
-        current = await read_rows(transaction, _LOCK, params)
-        if not current:
-            raise NotFound("conversation", param="conversation_id")
-        if current[0].status != "open":
-            raise _closed()
-        asked_at = max(at or clock.now(), current[0].updated_at + TICK)
-        await write_rows(transaction, _MOVE, {**params, "updated_at": asked_at + TICK})
+    moved = {**params, "asked_at": asked_at, "updated_at": asked_at + TICK}
+    if dialect_name(transaction) == "postgresql":
+        asked, answer = _exchange(chat, text, reply, asked_at)
+        hours = analytics.hour_additions([asked, answer])
+        rows = {**row_params(_messages, [asked, answer]), **row_params(_hours, hours)}
+        stored = await read_rows(transaction, _EXCHANGE[len(hours)], {**moved, **rows})
+        if stored[0].changed:
+            return MessageOut.model_validate(asked), MessageOut.model_validate(answer)
+    elif await write_rows(transaction, _ADVANCE, moved) == 1:
+        return await _write_exchange(transaction, _exchange(chat, text, reply, asked_at))
+    current = await read_rows(transaction, _LOCK, params)
+    if not current:
+        raise NotFound("conversation", param="conversation_id")
+    if current[0].status != "open":
+        raise _closed()
+    asked_at = max(at or clock.now(), current[0].updated_at + TICK)
+    await write_rows(transaction, _MOVE, {**params, "updated_at": asked_at + TICK})
+    return await _write_exchange(transaction, _exchange(chat, text, reply, asked_at))
+
+
+def _exchange(chat: Any, text: str, reply: Reply, asked_at: datetime) -> _Exchange:
+    """The rows of the user's message at ``asked_at`` and of the reply a tick later."""
     shared = {
         "organization_id": chat.organization_id,
         "conversation_id": chat.id,
@@ -377,8 +399,16 @@ async def _store_exchange(
         knowledge_id=reply.knowledge_id,
         score=reply.score,
     )
-    await _NEW_MESSAGES.insert(transaction, asked, answer)
-    await analytics.count_messages(transaction, [asked, answer])
+    return asked, answer
+
+
+async def _write_exchange(
+    transaction: Transaction, exchange: _Exchange
+) -> tuple[MessageOut, MessageOut]:
+    """Insert the exchange's messages and count them, once the conversation has moved."""
+    await _NEW_MESSAGES.insert(transaction, *exchange)
+    await analytics.count_messages(transaction, exchange)
+    asked, answer = exchange
     return MessageOut.model_validate(asked), MessageOut.model_validate(answer)
 
 

@@ -951,8 +951,13 @@ class CompiledRead(_Compiled):
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         super().__init__(statement, dialect)
         self.shape = ResultRows(list(statement.selected_columns), "ReadRow")
-        # PostgreSQL: no BEGIN and ROLLBACK around a read (as the Reader's AUTOCOMMIT did).
-        self.autocommit = dialect.name == "postgresql"
+        # PostgreSQL: no BEGIN and ROLLBACK around a read that neither locks rows nor writes
+        # (in a WITH): as the Reader's AUTOCOMMIT did.
+        self.autocommit = (
+            dialect.name == "postgresql"
+            and statement._for_update_arg is None
+            and not _compile(statement, dialect).ctes
+        )
 
     @staticmethod
     def can_compile(statement: Executable, dialect: Dialect) -> bool:
@@ -1160,6 +1165,7 @@ class Writer:
     __slots__ = (
         "_after_commit",
         "_before_commit",
+        "_begun",
         "_connection",
         "_pending",
         "_turn",
@@ -1173,6 +1179,7 @@ class Writer:
         self.direct = direct
         self.info: dict[str, Any] = {}
         self._connection: PoolProxiedConnection | None = None
+        self._begun = False  # a statement that writes or locks ran on ``_connection``
         self._turn: _Turn | None = None  # a transaction open on ``direct``
         self._pending: list[tuple[CompiledWrite, Any, bool]] = []
         self._before_commit: list[Callable[[], None]] = []
@@ -1243,10 +1250,23 @@ class Writer:
         return direct
 
     def _fetch(self, read: CompiledRead, arguments: list[Any]) -> list[Any]:
-        return read.fetch(self.engine.sync_engine, self._flush(read.sql), arguments)
+        connection = self._flush(read.sql)
+        engine = self.engine.sync_engine
+        if self._begun or not read.autocommit:
+            self._begun = True
+            return read.fetch(engine, connection, arguments)
+        # PostgreSQL, nothing written or locked yet: a plain read needs no BEGIN. Under READ
+        # COMMITTED it sees what it would have seen as the transaction's first statement.
+        connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+        try:
+            return read.fetch(engine, connection, arguments)
+        finally:
+            if connection.is_valid:
+                connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
 
     def _execute(self, write: CompiledWrite, arguments: Any, many: bool) -> int:
         connection = self._flush(write.sql)
+        self._begun = True
         return write.run(self.engine.sync_engine, connection, arguments, many)
 
     def _flush(self, sql: str) -> PoolProxiedConnection:
@@ -1256,12 +1276,13 @@ class Writer:
             self._connection = _checkout(engine, sql)
         pending, self._pending = self._pending, []
         for write, arguments, many in pending:
+            self._begun = True
             write.run(engine, self._connection, arguments, many)
         return self._connection
 
     def _lone(self) -> tuple[CompiledWrite, Any, bool] | None:
         """The transaction's only statement, of one row, if that is all it has."""
-        if self._connection is None and len(self._pending) == 1 and not self._pending[0][2]:
+        if not self._begun and len(self._pending) == 1 and not self._pending[0][2]:
             return self._pending[0]
         return None
 
@@ -1326,9 +1347,10 @@ class Writer:
         self._end(True)
 
     def _alone(self, write: CompiledWrite, arguments: Any, many: bool) -> None:
-        """The transaction's only statement, in autocommit (it is atomic by itself)."""
+        """The transaction's only statement, in autocommit (it is atomic by itself), on the
+        connection its reads used if it has one."""
         engine = self.engine.sync_engine
-        connection = _checkout(engine, write.sql)
+        connection, self._connection = self._connection or _checkout(engine, write.sql), None
         try:
             connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
             write.run(engine, connection, arguments, many)
@@ -1341,6 +1363,7 @@ class Writer:
         """Commit or not, and return the connection to the pool, which rolls back whatever
         was not committed."""
         connection, self._connection = self._connection, None
+        self._begun = False
         if connection is None:
             return
         try:
@@ -1377,6 +1400,14 @@ DBWriter = Annotated[Writer, Depends(get_writer, scope="function")]
 Transaction = AsyncSession | Writer
 """Where a request makes its change: an ORM session, or a ``Writer`` (which has its own
 ``info`` and commit hooks)."""
+
+
+def dialect_name(transaction: Transaction) -> str:
+    """The database a transaction runs on ("sqlite", "postgresql")."""
+    if isinstance(transaction, Writer):
+        return transaction.engine.dialect.name
+    return cast(AsyncEngine, transaction.bind).dialect.name
+
 
 _sqlite_companions: dict[str, Engine] = {}
 _sqlite_busy: dict[str, float] = {}
