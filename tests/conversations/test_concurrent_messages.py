@@ -198,7 +198,7 @@ async def test_a_message_costs_one_read_and_its_writes_when_no_webhook_listens(
     assert response.json()["reply"]["text"] == "Ask billing."
     expected = ["SELECT conversations.id,"]
     if app.state.engine.dialect.name == "postgresql":
-        expected.append("WITH conversations_changed AS (UPDATE conversations SET ")
+        expected.append("WITH moved AS (UPDATE conversations SET ")
     else:
         expected += [
             "UPDATE conversations SET ",

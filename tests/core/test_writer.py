@@ -158,6 +158,53 @@ async def test_a_lone_new_row_is_written_in_one_statement(app: FastAPI) -> None:
         event.remove(engine.sync_engine, "after_cursor_execute", record)
 
 
+async def test_on_postgresql_reads_before_the_first_write_open_no_transaction(
+    app: FastAPI,
+) -> None:
+    """A plain read as a transaction's first statement sees what it would see after BEGIN
+    (READ COMMITTED), so it runs without one; a locking read and a write begin the
+    transaction, and what follows a plain read still commits or rolls back as one."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's transaction costs no round trip")
+    org = await make_org(app)
+    engine: AsyncEngine = app.state.engine
+    in_transaction: list[bool] = []
+
+    def record(_connection: Any, cursor: Any, *_: Any) -> None:
+        in_transaction.append(cursor._adapt_connection.driver_connection.is_in_transaction())
+
+    first, second = _bot(org.id, "Kept"), _bot(org.id, "Dropped")
+    plain = select(_bots.c.name).where(_bots.c.id == bindparam("bot_id"))
+    event.listen(engine.sync_engine, "after_cursor_execute", record)
+    try:
+        writer = Writer(engine)
+        assert await writer.rows(plain, {"bot_id": first["id"]}) == []
+        await _NEW_BOTS.insert(writer, first)
+        assert await writer.rows(plain, {"bot_id": first["id"]}) == [("Kept",)]
+        await _NEW_BOTS.insert(writer, _bot(org.id, "Also kept"))
+        await writer.commit()
+        assert in_transaction == [False, True, True, True]
+
+        in_transaction.clear()
+        writer = Writer(engine)
+        await writer.rows(plain.with_for_update(), {"bot_id": first["id"]})
+        await writer.rows(plain, {"bot_id": first["id"]})
+        await writer.rollback()
+        assert in_transaction == [True, True]
+
+        in_transaction.clear()
+        writer = Writer(engine)
+        await writer.rows(plain, {"bot_id": first["id"]})
+        await writer.execute(_RENAME, {"bot_id": first["id"], "name": "Renamed"})
+        await _NEW_BOTS.insert(writer, second)
+        await writer.rollback()
+        assert in_transaction == [False, True]
+    finally:
+        event.remove(engine.sync_engine, "after_cursor_execute", record)
+    stored = await _stored(engine, first["id"], second["id"])
+    assert list(stored) == [first["id"]] and stored[first["id"]].name == "Kept"
+
+
 async def test_a_request_creating_a_bot_commits_once_it_succeeded(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:

@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     CompoundSelect,
     Insert,
@@ -315,10 +316,20 @@ _ADD_TO_HOURS = {
 }
 
 
-def add_to_hours(dialect_name: str) -> Insert:
-    """The upsert that adds :func:`hour_additions` to their hours' counters, for a writer
-    that sends it inside a statement of its own (``core.rows.inserts_if``)."""
-    return cast(Insert, _ADD_TO_HOURS[dialect_name])
+def count_inserted(inserted: CTE) -> Insert:
+    """PostgreSQL: the upsert that adds messages inserted earlier in the same statement (a
+    WITH whose RETURNING has their ``organization_id``, ``bot_id``, ``created_at`` and the
+    columns of :data:`MESSAGE_COUNTERS`) to their hours' counters, as :func:`count_messages`
+    adds them: for a write whose times the database derives."""
+    hour = utc_hour(inserted.c.created_at)
+    keys = [inserted.c.organization_id, inserted.c.bot_id, hour]
+    counts = [
+        func.count().filter(inserted.c[column] == value)
+        for column, value in MESSAGE_COUNTERS.values()
+    ]
+    additions = select(*keys, *counts).group_by(*keys).order_by(*keys)
+    columns = ["organization_id", "bot_id", "hour", *MESSAGE_COUNTERS]
+    return cast(Insert, _ADD_TO_HOURS["postgresql"]).from_select(columns, additions)
 
 
 _START = bindparam("start", type_=UTCDateTime())

@@ -13,14 +13,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, case, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    Row,
+    Select,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from botyard.analytics import service as analytics
-from botyard.analytics.models import MessageHour
 from botyard.bots import service as bots
 from botyard.bots.knowledge_index import Version, knowledge_indexes, version_of
 from botyard.bots.models import Bot, KnowledgeEntry
@@ -30,7 +42,7 @@ from botyard.core import clock
 from botyard.core.database import Reader, Transaction, dialect_name, read_rows, write_rows
 from botyard.core.errors import APIError, Conflict, NotFound
 from botyard.core.pagination import Keyset, Page
-from botyard.core.rows import NewRows, inserts_if, row_params, table_of
+from botyard.core.rows import NewRows, table_of
 from botyard.core.timefmt import clamp_time, with_zone
 from botyard.webhooks import events
 
@@ -39,7 +51,6 @@ SCORE_DIGITS = 4
 
 _conversations = table_of(Conversation)
 _messages = table_of(Message)
-_hours = table_of(MessageHour)
 CONVERSATION_LIST = Keyset(
     _conversations,
     {
@@ -293,24 +304,23 @@ _CHAT = (
 """A message's one read: the conversation, its bot's reply settings, the version of the bot's
 knowledge (which picks the cached index) and whether any webhook endpoint listens.
 
-It locks nothing: the exchange's update applies only if the conversation is still open and
-its last message earlier than the exchange (:data:`_ADVANCE`). In a ``Writer`` on SQLite the
-read opens the transaction with the write lock (``BEGIN IMMEDIATE``), so the update always
-applies there; on PostgreSQL it is a read in autocommit, and a concurrent message stored in
-between (rarely: the times come from one clock) sends the exchange the locked way."""
+It locks nothing. On PostgreSQL the exchange's one statement takes the row's lock and
+derives the times from the row as it finds it (:data:`_EXCHANGE`), so this is a read in
+autocommit. In a ``Writer`` on SQLite the read opens the transaction with the write lock
+(``BEGIN IMMEDIATE``), so the update's compare-and-set (:data:`_ADVANCE`) always applies; a
+session's read on SQLite takes no lock, and the retry covers the rare interleaving."""
 
 _ADVANCE = (
     update(_conversations)
     .where(
         _conversations.c.id == bindparam("conversation_id"),
         _conversations.c.status == "open",
-        _conversations.c.updated_at < bindparam("asked_at"),
+        _conversations.c.updated_at == bindparam("seen"),
     )
     .values(updated_at=bindparam("updated_at"), message_count=_conversations.c.message_count + 2)
 )
-"""Moves the conversation to its new last message if it is open and its last message is
-earlier than the exchange's first, and counts the exchange's two messages
-(``message_count``, for analytics)."""
+"""Moves the conversation to its new last message if nothing moved it since it was read, and
+counts the exchange's two messages (``message_count``, for analytics)."""
 
 _LOCK = (
     select(_conversations.c.status, _conversations.c.updated_at)
@@ -324,15 +334,58 @@ _MOVE = (
 )
 _NEW_MESSAGES = NewRows(Message)
 _Exchange = tuple[dict[str, Any], dict[str, Any]]
-_EXCHANGE = {
-    hours: inserts_if(
-        _ADVANCE, [(_NEW_MESSAGES.statement, 2), (analytics.add_to_hours("postgresql"), hours)]
+
+
+def _exchange_in_one_statement() -> Select[tuple[datetime]]:
+    """PostgreSQL: the whole exchange as one statement, which derives the times itself.
+
+    The update moves an open conversation to ``greatest(its last message + 2 ticks, the
+    reply's time as the request sees it)`` and returns that time; the messages are inserted
+    at it (the reply) and a tick earlier (the user's), and the hours' counters count what
+    was inserted. The row's lock is held for this statement only, and a concurrent message
+    waits for it and then builds on its result: nothing to retry. No row: the conversation
+    is gone or closed, and nothing was written."""
+    moved = (
+        update(_conversations)
+        .where(
+            _conversations.c.id == bindparam("conversation_id"), _conversations.c.status == "open"
+        )
+        .values(
+            updated_at=func.greatest(
+                _conversations.c.updated_at + literal(2 * TICK, Interval()),
+                bindparam("updated_at", type_=_conversations.c.updated_at.type),
+            ),
+            message_count=_conversations.c.message_count + 2,
+        )
+        .returning(_conversations.c.updated_at)
+        .cte("moved")
     )
-    for hours in (1, 2)
-}
-"""PostgreSQL: :data:`_ADVANCE`, the two messages and their hours' counters (one, or two when
-the exchange straddles an hour) in one statement, which writes nothing unless the update
-applies: one round trip where they were three."""
+
+    def message(prefix: str, created_at: ColumnElement[datetime]) -> Select[Any]:
+        values = [
+            created_at if c.key == "created_at" else bindparam(f"{prefix}_{c.key}", type_=c.type)
+            for c in _messages.columns
+        ]
+        return select(*values).select_from(moved)
+
+    counted = [_messages.c[name] for name in ("organization_id", "bot_id", "created_at")]
+    counted += [_messages.c[column] for column, _ in analytics.MESSAGE_COUNTERS.values()]
+    stored = (
+        insert(_messages)
+        .from_select(
+            [c.key for c in _messages.columns],
+            union_all(
+                message("asked", moved.c.updated_at - literal(TICK, Interval())),
+                message("answer", moved.c.updated_at),
+            ),
+        )
+        .returning(*dict.fromkeys(counted))
+        .cte("stored")
+    )
+    return select(moved.c.updated_at).add_cte(analytics.count_inserted(stored).cte("counted"))
+
+
+_EXCHANGE = _exchange_in_one_statement()
 _ANSWER = select(_knowledge.c.answer).where(_knowledge.c.id == bindparam("knowledge_id"))
 
 
@@ -352,34 +405,63 @@ async def _store_exchange(
     """Write the two messages, move the conversation's ``updated_at`` to the reply, and count
     them (``message_count`` in the same update, then the analytics hours).
 
-    The messages must come after every earlier one, so their times follow the ``updated_at``
-    the lookup read, and the update applies only if that still holds (:data:`_ADVANCE`; on
-    PostgreSQL with the messages and counts in the same statement, :data:`_EXCHANGE`). When a
-    concurrent message (or a close) got in between, the row is read again under its lock
-    (PostgreSQL's row lock; on SQLite the update already holds the write lock) and the times
-    are derived again: two messages sent at once are stored one after the other, never
+    The messages must come after every earlier one, so their times are derived from the
+    ``updated_at`` that the update finds. On PostgreSQL one statement does it all
+    (:data:`_EXCHANGE`). Elsewhere the update first tries the value the lookup read; when a
+    concurrent message (or a close) changed it meanwhile, the row is read again under its
+    lock (on SQLite the update already holds the write lock) and the times are derived
+    again. Either way two messages sent at once are stored one after the other, never
     interleaved, and none lands in a conversation closed in between.
     """
     params = {"conversation_id": chat.id}
     asked_at = max(at or clock.now(), chat.updated_at + TICK)
-    moved = {**params, "asked_at": asked_at, "updated_at": asked_at + TICK}
     if dialect_name(transaction) == "postgresql":
-        asked, answer = _exchange(chat, text, reply, asked_at)
-        hours = analytics.hour_additions([asked, answer])
-        rows = {**row_params(_messages, [asked, answer]), **row_params(_hours, hours)}
-        stored = await read_rows(transaction, _EXCHANGE[len(hours)], {**moved, **rows})
-        if stored[0].changed:
-            return MessageOut.model_validate(asked), MessageOut.model_validate(answer)
-    elif await write_rows(transaction, _ADVANCE, moved) == 1:
-        return await _write_exchange(transaction, _exchange(chat, text, reply, asked_at))
-    current = await read_rows(transaction, _LOCK, params)
+        return await _store_in_one_statement(
+            transaction, chat, _exchange(chat, text, reply, asked_at)
+        )
+    moved = await write_rows(
+        transaction, _ADVANCE, {**params, "seen": chat.updated_at, "updated_at": asked_at + TICK}
+    )
+    if moved != 1:
+        asked_at = max(at or clock.now(), await _locked_last_time(transaction, chat.id) + TICK)
+        await write_rows(transaction, _MOVE, {**params, "updated_at": asked_at + TICK})
+    exchange = _exchange(chat, text, reply, asked_at)
+    await _NEW_MESSAGES.insert(transaction, *exchange)
+    await analytics.count_messages(transaction, exchange)
+    return _shown(exchange)
+
+
+async def _store_in_one_statement(
+    transaction: Transaction, chat: Any, exchange: _Exchange
+) -> tuple[MessageOut, MessageOut]:
+    asked, answer = exchange
+    params = {
+        "conversation_id": chat.id,
+        "updated_at": answer["created_at"],
+        **{f"asked_{key}": value for key, value in asked.items()},
+        **{f"answer_{key}": value for key, value in answer.items()},
+    }
+    stored = await read_rows(transaction, _EXCHANGE, params)
+    if not stored:
+        await _locked_last_time(transaction, chat.id)  # raises: gone or closed
+    answer["created_at"] = stored[0].updated_at
+    asked["created_at"] = answer["created_at"] - TICK
+    return _shown(exchange)
+
+
+async def _locked_last_time(transaction: Transaction, conversation_id: str) -> datetime:
+    """The open conversation's ``updated_at``, its row locked until the commit."""
+    current = await read_rows(transaction, _LOCK, {"conversation_id": conversation_id})
     if not current:
         raise NotFound("conversation", param="conversation_id")
     if current[0].status != "open":
         raise _closed()
-    asked_at = max(at or clock.now(), current[0].updated_at + TICK)
-    await write_rows(transaction, _MOVE, {**params, "updated_at": asked_at + TICK})
-    return await _write_exchange(transaction, _exchange(chat, text, reply, asked_at))
+    return cast(datetime, current[0].updated_at)
+
+
+def _shown(exchange: _Exchange) -> tuple[MessageOut, MessageOut]:
+    asked, answer = exchange
+    return MessageOut.model_validate(asked), MessageOut.model_validate(answer)
 
 
 def _exchange(chat: Any, text: str, reply: Reply, asked_at: datetime) -> _Exchange:
@@ -400,16 +482,6 @@ def _exchange(chat: Any, text: str, reply: Reply, asked_at: datetime) -> _Exchan
         score=reply.score,
     )
     return asked, answer
-
-
-async def _write_exchange(
-    transaction: Transaction, exchange: _Exchange
-) -> tuple[MessageOut, MessageOut]:
-    """Insert the exchange's messages and count them, once the conversation has moved."""
-    await _NEW_MESSAGES.insert(transaction, *exchange)
-    await analytics.count_messages(transaction, exchange)
-    asked, answer = exchange
-    return MessageOut.model_validate(asked), MessageOut.model_validate(answer)
 
 
 def _closed() -> Conflict:

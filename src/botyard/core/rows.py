@@ -20,21 +20,10 @@ costs more than the statement itself on SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import (
-    Insert,
-    Select,
-    Table,
-    Update,
-    bindparam,
-    func,
-    insert,
-    literal_column,
-    select,
-    union_all,
-)
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
@@ -92,45 +81,6 @@ class NewRows:
             await target.execute(self.statement, params)
         else:
             target.add(self.statement, params)  # a Writer: sent with its commit
-
-
-def inserts_if(guard: Update, inserts: Sequence[tuple[Insert, int]]) -> Select[int]:
-    """One statement that runs the UPDATE ``guard`` and, only if it changed a row, each of
-    ``inserts`` with its number of rows; its one row is the number of rows the guard changed.
-
-    Several writes that stand or fall together, in one round trip and atomic by itself:
-    PostgreSQL's data-modifying WITH, where each insert selects its rows from the guard's
-    RETURNING (no row, nothing inserted). The inserts' parameters are named by
-    :func:`row_params`; an insert may carry its own clauses (``ON CONFLICT``). The writes
-    run on one snapshot, so none sees another's rows: they must touch different rows."""
-    changed = guard.returning(literal_column("1").label("changed")).cte(f"{guard.table}_changed")
-    writes = []
-    for statement, count in inserts:
-        table = cast(Table, statement.table)
-        columns = list(table.columns)
-        rows = [
-            select(
-                *(bindparam(_param(table, n, c.key), type_=c.type) for c in columns)
-            ).select_from(changed)
-            for n in range(count)
-        ]
-        source = rows[0] if count == 1 else union_all(*rows)
-        keys = [c.key for c in columns]
-        writes.append(statement.from_select(keys, source).cte(f"{table.name}_written"))
-    return select(func.count().label("changed")).select_from(changed).add_cte(*writes)
-
-
-def row_params(table: Table, rows: Sequence[Row]) -> dict[str, Any]:
-    """The parameters of ``rows`` (complete rows of ``table``) for :func:`inserts_if`."""
-    return {
-        _param(table, n, column.key): row[column.key]
-        for n, row in enumerate(rows)
-        for column in table.columns
-    }
-
-
-def _param(table: Table, n: int, key: str) -> str:
-    return f"{table.name}_{n}_{key}"
 
 
 async def core_connection(session: AsyncSession) -> AsyncConnection:
