@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -203,6 +203,47 @@ async def test_on_postgresql_reads_before_the_first_write_open_no_transaction(
         event.remove(engine.sync_engine, "after_cursor_execute", record)
     stored = await _stored(engine, first["id"], second["id"])
     assert list(stored) == [first["id"]] and stored[first["id"]].name == "Kept"
+
+
+async def test_the_last_statement_runs_alone_on_postgresql_and_nothing_writes_after_it(
+    app: FastAPI,
+) -> None:
+    """``rows(last=True)``: a statement that writes (in a WITH) and is the transaction's
+    only write needs no BEGIN and COMMIT on PostgreSQL; a write or a lock after it is refused
+    on either database, a plain read is not."""
+    org = await make_org(app)
+    engine: AsyncEngine = app.state.engine
+    postgresql = engine.dialect.name == "postgresql"
+    row = _bot(org.id, "Last")
+    plain = select(_bots.c.name).where(_bots.c.id == bindparam("bot_id"))
+    if postgresql:
+        added = insert(_bots).values(**row).returning(_bots.c.id).cte("added")
+        last: Any = select(added.c.id)
+    else:  # no WITH that writes: the refusals alone
+        last = plain
+    in_transaction: list[bool] = []
+
+    def record(_connection: Any, cursor: Any, *_: Any) -> None:
+        in_transaction.append(cursor._adapt_connection.driver_connection.is_in_transaction())
+
+    writer = Writer(engine)
+    if postgresql:
+        event.listen(engine.sync_engine, "after_cursor_execute", record)
+    try:
+        await writer.rows(last, {"bot_id": row["id"]}, last=True)
+    finally:
+        if postgresql:
+            event.remove(engine.sync_engine, "after_cursor_execute", record)
+    assert in_transaction == ([False] if postgresql else [])
+    with pytest.raises(ArgumentError, match="last statement"):
+        await _NEW_BOTS.insert(writer, _bot(org.id, "After"))
+    with pytest.raises(ArgumentError, match="last statement"):
+        await writer.execute(_RENAME, {"bot_id": row["id"], "name": "After"})
+    with pytest.raises(ArgumentError, match="last statement"):
+        await writer.rows(plain.with_for_update(), {"bot_id": row["id"]})
+    assert len(await writer.rows(plain, {"bot_id": row["id"]})) == int(postgresql)
+    await writer.commit()
+    assert list(await _stored(engine, row["id"])) == ([row["id"]] if postgresql else [])
 
 
 async def test_a_request_creating_a_bot_commits_once_it_succeeded(

@@ -434,6 +434,7 @@ async def _store_exchange(
 async def _store_in_one_statement(
     transaction: Transaction, chat: Any, exchange: _Exchange
 ) -> tuple[MessageOut, MessageOut]:
+    """:data:`_EXCHANGE`, and the messages at the times it gave them."""
     asked, answer = exchange
     params = {
         "conversation_id": chat.id,
@@ -441,9 +442,12 @@ async def _store_in_one_statement(
         **{f"asked_{key}": value for key, value in asked.items()},
         **{f"answer_{key}": value for key, value in answer.items()},
     }
-    stored = await read_rows(transaction, _EXCHANGE, params)
-    if not stored:
-        await _locked_last_time(transaction, chat.id)  # raises: gone or closed
+    # With no webhook to queue, the exchange is the request's whole change.
+    stored = await read_rows(transaction, _EXCHANGE, params, last=not chat.any_endpoint)
+    if not stored:  # the conversation is gone or closed
+        keys = {"conversation_id": chat.id, "organization_id": chat.organization_id}
+        found = await read_rows(transaction, _ONE_CONVERSATION, keys)
+        raise _closed() if found else NotFound("conversation", param="conversation_id")
     answer["created_at"] = stored[0].updated_at
     asked["created_at"] = answer["created_at"] - TICK
     return _shown(exchange)

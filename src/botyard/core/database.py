@@ -946,18 +946,15 @@ class CompiledRead(_Compiled):
     with the columns' names (``row.name``, ``row._asdict()``).
     """
 
-    __slots__ = ("autocommit", "shape")
+    __slots__ = ("autocommit", "plain", "shape")
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         super().__init__(statement, dialect)
         self.shape = ResultRows(list(statement.selected_columns), "ReadRow")
-        # PostgreSQL: no BEGIN and ROLLBACK around a read that neither locks rows nor writes
-        # (in a WITH): as the Reader's AUTOCOMMIT did.
-        self.autocommit = (
-            dialect.name == "postgresql"
-            and statement._for_update_arg is None
-            and not _compile(statement, dialect).ctes
-        )
+        # Neither locks rows nor writes (in a WITH).
+        self.plain = statement._for_update_arg is None and not _compile(statement, dialect).ctes
+        # PostgreSQL: no BEGIN and ROLLBACK around a plain read (as the Reader's AUTOCOMMIT did).
+        self.autocommit = self.plain and dialect.name == "postgresql"
 
     @staticmethod
     def can_compile(statement: Executable, dialect: Dialect) -> bool:
@@ -1106,11 +1103,18 @@ def compiled_write(statement: Executable, dialect: Dialect) -> CompiledWrite | N
 
 
 async def read_rows(
-    source: AsyncSession | Reader | Writer, statement: Executable, params: Mapping[str, Any]
+    source: AsyncSession | Reader | Writer,
+    statement: Executable,
+    params: Mapping[str, Any],
+    *,
+    last: bool = False,
 ) -> Sequence[Row[Any]]:
     """The rows of a read, in the request's transaction if it has one (a session's or a
-    ``Writer``'s), else by its ``Reader``."""
-    if isinstance(source, Reader | Writer):
+    ``Writer``'s), else by its ``Reader``. ``last``: see :meth:`Writer.rows` (a session
+    writes everything with its commit anyway)."""
+    if isinstance(source, Writer):
+        return await source.rows(statement, params, last=last)
+    if isinstance(source, Reader):
         return await source.rows(statement, params)
     connection = await core_connection(source)
     return (await connection.execute(statement, params)).all()
@@ -1167,6 +1171,7 @@ class Writer:
         "_before_commit",
         "_begun",
         "_connection",
+        "_last",
         "_pending",
         "_turn",
         "direct",
@@ -1180,6 +1185,7 @@ class Writer:
         self.info: dict[str, Any] = {}
         self._connection: PoolProxiedConnection | None = None
         self._begun = False  # a statement that writes or locks ran on ``_connection``
+        self._last = False  # the last statement ran (``rows(last=True)``)
         self._turn: _Turn | None = None  # a transaction open on ``direct``
         self._pending: list[tuple[CompiledWrite, Any, bool]] = []
         self._before_commit: list[Callable[[], None]] = []
@@ -1191,18 +1197,29 @@ class Writer:
         """Write with the commit (a list of parameter sets: every one of them). The
         statement and its parameters are checked now, so a mistake is raised here."""
         write = self._compiled(statement)
+        self._refuse_after_last()
         self._pending.append((write, *write.prepare(params)))
 
-    async def rows(self, statement: Executable, params: Mapping[str, Any]) -> list[Any]:
-        """A select's rows in the transaction, now, after any statement added before."""
+    async def rows(
+        self, statement: Executable, params: Mapping[str, Any], *, last: bool = False
+    ) -> list[Any]:
+        """A select's rows in the transaction, now, after any statement added before.
+
+        ``last``: the transaction writes or locks nothing after this statement (such a
+        statement then is refused). On PostgreSQL a statement that writes (in a WITH) and is then the
+        transaction's only write runs alone in autocommit, atomic by itself: one round trip
+        where BEGIN, the statement and COMMIT were three."""
         read = compiled_read(statement, self.engine.dialect)
         if read is None:
             raise ArgumentError(f"not a statement a Writer reads: {statement}")
+        if not read.plain:
+            self._refuse_after_last()
+        self._last = self._last or last
         arguments = read.arguments(params)
         if self.direct is not None and await self._direct_transaction():
             fetched, description, _ = self._run_direct(read, arguments, False)
             return read.shape.of(fetched, description, self.engine.dialect)
-        return await greenlet_spawn(self._fetch, read, arguments)
+        return await greenlet_spawn(self._fetch, read, arguments, last)
 
     async def execute(
         self, statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -1210,6 +1227,7 @@ class Writer:
         """Run the statement in the transaction now, after any added before; the number of
         rows it wrote."""
         write = self._compiled(statement)
+        self._refuse_after_last()
         arguments, many = write.prepare(params)
         if self.direct is not None and await self._direct_transaction():
             return cast(int, self._run_direct(write, arguments, many)[2])
@@ -1222,6 +1240,10 @@ class Writer:
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once the transaction committed (dropped on rollback)."""
         self._after_commit.append(callback)
+
+    def _refuse_after_last(self) -> None:
+        if self._last:
+            raise ArgumentError("the transaction's last statement has run: nothing follows it")
 
     def _compiled(self, statement: Executable) -> CompiledWrite:
         write = compiled_write(statement, self.engine.dialect)
@@ -1249,14 +1271,16 @@ class Writer:
             direct.execute(write, arguments, many)
         return direct
 
-    def _fetch(self, read: CompiledRead, arguments: list[Any]) -> list[Any]:
+    def _fetch(self, read: CompiledRead, arguments: list[Any], last: bool = False) -> list[Any]:
         connection = self._flush(read.sql)
         engine = self.engine.sync_engine
-        if self._begun or not read.autocommit:
+        alone = last and engine.dialect.name == "postgresql"
+        if self._begun or not (read.autocommit or alone):
             self._begun = True
             return read.fetch(engine, connection, arguments)
-        # PostgreSQL, nothing written or locked yet: a plain read needs no BEGIN. Under READ
-        # COMMITTED it sees what it would have seen as the transaction's first statement.
+        # PostgreSQL, nothing written or locked yet: a plain read needs no BEGIN (under READ
+        # COMMITTED it sees what it would have seen as the transaction's first statement),
+        # nor does the last statement.
         connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
         try:
             return read.fetch(engine, connection, arguments)
