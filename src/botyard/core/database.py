@@ -120,10 +120,11 @@ SQLITE_POOL_SIZE = 32
 """Connections a pool keeps: as many as requests commonly overlap. A connection past the
 pool is closed when it is returned, so a pool of 5 made and dropped one (a thread on SQLite)
 on most requests under 32 concurrent clients. SQLite's cost a file handle and a thread."""
-POSTGRES_POOL_SIZE = 20
-POSTGRES_OVERFLOW = 10
-"""At most 30 PostgreSQL connections per process, as before (mind ``max_connections`` with
-``--workers``), of which 20 are kept rather than 10."""
+POSTGRES_POOL_SIZE = 32
+POSTGRES_OVERFLOW = 8
+"""At most 40 PostgreSQL connections per process (mind ``max_connections``, 100 by default,
+with ``--workers``), of which 32 are kept, as on SQLite: with 20 kept, 32 clients chatting
+made and dropped a connection (a TLS attempt, a startup) every few requests."""
 
 
 def is_sqlite(url: str) -> bool:
