@@ -488,3 +488,36 @@ async def test_message_ids_sort_by_when_they_were_written(
         await asyncio.sleep(0.002)  # the next exchange a millisecond later at least
     assert ids == sorted(ids)
     assert all(len(i) == len("msg_") + 20 and i.startswith("msg_") for i in ids)
+
+
+async def test_deleting_a_bot_or_its_organization_deletes_the_messages(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A message's organization and bot are copies of its conversation's (no foreign keys
+    of their own): the messages go with the conversation, which goes with either."""
+    from sqlalchemy import delete, func, select
+
+    from botyard.conversations.models import Message
+    from botyard.organizations.models import Organization
+
+    org, headers = await org_with_key(app)
+    bots = [await create_bot(client, headers) for _ in range(2)]
+    for bot in bots:
+        conversation = await start_conversation(client, headers, bot["id"])
+        url = f"/v1/conversations/{conversation['id']}/messages"
+        assert (await client.post(url, json={"text": "hi"}, headers=headers)).status_code == 201
+
+    async def messages(**where: str) -> int:
+        conditions = [getattr(Message, column) == value for column, value in where.items()]
+        async with app.state.sessionmaker() as session:
+            return int(await session.scalar(select(func.count()).where(*conditions)) or 0)
+
+    each = await messages(bot_id=bots[0]["id"])
+    assert each >= 2  # the exchange, and a welcome message if the bot has one
+    assert (await client.delete(f"/v1/bots/{bots[0]['id']}", headers=headers)).status_code == 200
+    assert await messages(bot_id=bots[0]["id"]) == 0
+    assert await messages(organization_id=org.id) == each
+    async with app.state.sessionmaker() as session:
+        await session.execute(delete(Organization).where(Organization.id == org.id))
+        await session.commit()
+    assert await messages(organization_id=org.id) == 0
