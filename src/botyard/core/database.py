@@ -1164,7 +1164,9 @@ class Writer:
     ``rows`` and ``execute`` run their statement in the transaction now, after what was
     added; on SQLite the transaction is then opened on the app's own connection with the
     write lock (``BEGIN IMMEDIATE``), so what a Writer reads stays as read until its commit,
-    as PostgreSQL's ``FOR UPDATE`` keeps the rows it locks.
+    as PostgreSQL's ``FOR UPDATE`` keeps the rows it locks. On PostgreSQL the transaction
+    begins with its first write or lock: a plain read before it runs without BEGIN, and a
+    last statement that is the only write (``rows(last=True)``) runs alone in autocommit.
     """
 
     __slots__ = (
