@@ -20,8 +20,10 @@ from botyard.bots.schemas import (
 )
 from botyard.conversations.schemas import (
     CONVERSATION_JSON,
+    EXCHANGE_JSON,
     MESSAGE_JSON,
     ConversationOut,
+    Exchange,
     MessageOut,
 )
 from botyard.core.pagination import ListResponse, list_json
@@ -137,15 +139,37 @@ def test_the_list_envelope_matches_the_list_model() -> None:
     }
 
 
+def test_an_exchange_nests_its_messages_as_pydantic_writes_them() -> None:
+    asked = row(
+        id="msg_1",
+        conversation_id="conv_1",
+        role="user",
+        text="How do I reset it?",
+        answer_source=None,
+        knowledge_id=None,
+        score=None,
+        created_at=WHEN,
+    )
+    answer = asked._replace(
+        id="msg_2", role="bot", answer_source="knowledge", knowledge_id="kb_1", score=1
+    )
+    message, reply = (MessageOut.model_validate(m._asdict()) for m in (asked, answer))
+    exchange = Exchange.model_construct(conversation_id="conv_1", message=message, reply=reply)
+    expected = Exchange(conversation_id="conv_1", message=message, reply=reply)
+    response = EXCHANGE_JSON.response(exchange, status_code=201)
+    assert response.body == expected.model_dump_json().encode()
+    assert response.status_code == 201
+
+
 def test_a_field_it_cannot_write_exactly_is_refused_by_name() -> None:
     class Nested(BaseModel):
-        inner: int
+        inner: dict[str, int]
 
     class Unwritable(BaseModel):
         id: str
         child: Nested
 
-    with pytest.raises(TypeError, match=r"Unwritable\.child"):
+    with pytest.raises(TypeError, match=r"Nested\.inner"):
         RowJSON(Unwritable)
 
     class Serialized(BaseModel):

@@ -10,6 +10,7 @@ from botyard.bots import service as bots
 from botyard.conversations import service
 from botyard.conversations.schemas import (
     CONVERSATION_JSON,
+    EXCHANGE_JSON,
     MESSAGE_JSON,
     ConversationCreate,
     ConversationOut,
@@ -130,11 +131,16 @@ async def list_messages(
     "/conversations/{conversation_id}/messages",
     status_code=201,
     summary="Send the end user's message; the response carries the bot's reply",
+    response_model=Exchange,
 )
 async def post_message(
     principal: WriteKey, writer: DBWriter, conversation_id: str, body: MessageCreate
-) -> Exchange:
+) -> Response:
     message, reply = await service.send_message(
         writer, principal.organization_id, conversation_id, body.text
     )
-    return Exchange(conversation_id=message.conversation_id, message=message, reply=reply)
+    # Its parts are validated already: written once, not validated again by FastAPI.
+    exchange = Exchange.model_construct(
+        conversation_id=message.conversation_id, message=message, reply=reply
+    )
+    return EXCHANGE_JSON.response(exchange, status_code=201)

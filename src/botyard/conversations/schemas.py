@@ -99,4 +99,5 @@ class Exchange(BaseModel):
 
 
 MESSAGE_JSON = RowJSON(MessageOut)
+EXCHANGE_JSON = RowJSON(Exchange)
 CONVERSATION_JSON = RowJSON(ConversationOut)

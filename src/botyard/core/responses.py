@@ -20,9 +20,9 @@ from starlette.responses import Response
 
 
 class PreparedJSON(Response):
-    """A 200 answer whose ``content`` (str, int, float, bool, None, lists and dicts) is
-    serialized as compact UTF-8 JSON like FastAPI's own responses. Format dates before
-    passing them in.
+    """An answer (200 unless told) whose ``content`` (str, int, float, bool, None, lists and
+    dicts) is serialized as compact UTF-8 JSON like FastAPI's own responses. Format dates
+    before passing them in.
 
     Sets what ``Response.__init__`` would (status, body, background, raw headers) directly:
     that generic path handles header mappings, charsets and bodiless statuses that never
@@ -30,8 +30,8 @@ class PreparedJSON(Response):
 
     media_type = "application/json"
 
-    def __init__(self, content: Any) -> None:
-        self.status_code = 200
+    def __init__(self, content: Any, status_code: int = 200) -> None:
+        self.status_code = status_code
         self.background = None
         self.body = body = to_json(content)
         self.raw_headers = [
@@ -47,7 +47,8 @@ class RowJSON:
     models again; what a row holds is already the field's type (the columns' own types
     converted it), so only the serializers the model declares (``UTCTimestamp`` writes
     RFC 3339) need running. Each field is read from the row attribute its model reads
-    (``validation_alias`` honoured), constants (``object: Literal["bot"]``) are written as
+    (``validation_alias`` honoured; a field holding a model, from an object written the
+    same way), constants (``object: Literal["bot"]``) are written as
     is, and a field this cannot write exactly as pydantic would is refused when the encoder
     is made, naming it, rather than written differently. tests/core/test_responses.py holds
     it to ``model_dump_json`` byte for byte.
@@ -72,8 +73,8 @@ class RowJSON:
         """The model's JSON object of one row, ready for ``to_json``."""
         return {name: read(row) for name, read in self._fields}
 
-    def response(self, row: Any) -> PreparedJSON:
-        return PreparedJSON(self.data(row))
+    def response(self, row: Any, status_code: int = 200) -> PreparedJSON:
+        return PreparedJSON(self.data(row), status_code)
 
 
 def _always(value: Any) -> Callable[[Any], Any]:
@@ -136,6 +137,8 @@ def _converter(annotation: Any, metadata: list[Any]) -> Callable[[Any], Any] | N
         return _UNSUPPORTED
     if annotation in _AS_IS:
         return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return RowJSON(annotation).data  # a nested object, written by its own model's rules
     if annotation is float:
         return float  # an integer stored in a REAL column is still written as 1.0
     if get_origin(annotation) is Literal and all(isinstance(a, str) for a in get_args(annotation)):
