@@ -209,8 +209,8 @@ async def test_the_last_statement_runs_alone_on_postgresql_and_nothing_writes_af
     app: FastAPI,
 ) -> None:
     """``rows(last=True)``: a statement that writes (in a WITH) and is the transaction's
-    only write needs no BEGIN and COMMIT on PostgreSQL; a write or a lock after it is refused
-    on either database, a plain read is not."""
+    only write needs no BEGIN and COMMIT on PostgreSQL, and frees its connection at once; a
+    write or a lock after it is refused on either database, a plain read is not."""
     org = await make_org(app)
     engine: AsyncEngine = app.state.engine
     postgresql = engine.dialect.name == "postgresql"
@@ -227,6 +227,7 @@ async def test_the_last_statement_runs_alone_on_postgresql_and_nothing_writes_af
         in_transaction.append(cursor._adapt_connection.driver_connection.is_in_transaction())
 
     writer = Writer(engine)
+    held = engine.pool.checkedout()  # type: ignore[attr-defined]
     if postgresql:
         event.listen(engine.sync_engine, "after_cursor_execute", record)
     try:
@@ -235,6 +236,8 @@ async def test_the_last_statement_runs_alone_on_postgresql_and_nothing_writes_af
         if postgresql:
             event.remove(engine.sync_engine, "after_cursor_execute", record)
     assert in_transaction == ([False] if postgresql else [])
+    if postgresql:  # nothing follows: the connection is back in the pool at once
+        assert engine.pool.checkedout() == held  # type: ignore[attr-defined]
     with pytest.raises(ArgumentError, match="last statement"):
         await _NEW_BOTS.insert(writer, _bot(org.id, "After"))
     with pytest.raises(ArgumentError, match="last statement"):

@@ -1283,13 +1283,16 @@ class Writer:
             return read.fetch(engine, connection, arguments)
         # PostgreSQL, nothing written or locked yet: a plain read needs no BEGIN (under READ
         # COMMITTED it sees what it would have seen as the transaction's first statement),
-        # nor does the last statement.
+        # nor does the last statement, after which the connection has nothing left to do.
         connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
         try:
             return read.fetch(engine, connection, arguments)
         finally:
             if connection.is_valid:
                 connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]
+            if alone:
+                self._connection = None
+                connection.close()
 
     def _execute(self, write: CompiledWrite, arguments: Any, many: bool) -> int:
         connection = self._flush(write.sql)
