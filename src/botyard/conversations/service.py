@@ -439,8 +439,8 @@ async def _store_in_one_statement(
     params = {
         "conversation_id": chat.id,
         "updated_at": answer["created_at"],
-        **{f"asked_{key}": value for key, value in asked.items()},
-        **{f"answer_{key}": value for key, value in answer.items()},
+        **{f"asked_{key}": value for key, value in asked.items() if key != "created_at"},
+        **{f"answer_{key}": value for key, value in answer.items() if key != "created_at"},
     }
     # With no webhook to queue, the exchange is the request's whole change.
     stored = await read_rows(transaction, _EXCHANGE, params, last=not chat.any_endpoint)

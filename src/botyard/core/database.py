@@ -1209,9 +1209,9 @@ class Writer:
         """A select's rows in the transaction, now, after any statement added before.
 
         ``last``: the transaction writes or locks nothing after this statement (such a
-        statement then is refused). On PostgreSQL a statement that writes (in a WITH) and is then the
-        transaction's only write runs alone in autocommit, atomic by itself: one round trip
-        where BEGIN, the statement and COMMIT were three."""
+        statement then is refused). On PostgreSQL a statement that writes (in a WITH) and is
+        then the transaction's only write runs alone in autocommit, atomic by itself: one
+        round trip where BEGIN, the statement and COMMIT were three."""
         read = compiled_read(statement, self.engine.dialect)
         if read is None:
             raise ArgumentError(f"not a statement a Writer reads: {statement}")
