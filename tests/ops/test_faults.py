@@ -1,7 +1,8 @@
 """Faults injected into a PostgreSQL of the test's own under a real `botyard serve`.
 
 Stopped under load: 503 with Retry-After within the timeout, no connection reset, recovery
-without a restart, and every request-log row written once the database is back. Frozen
+without a restart, and every request-log row written once the database is back. Stopped
+under chat load: no acknowledged message lost, no half exchange, counts and counters whole. Frozen
 (SIGSTOP): answers within the timeout, /healthz included. Stopped at shutdown: the server
 still exits cleanly and says how many log rows it could not write.
 
@@ -345,4 +346,118 @@ async def test_shutdown_while_the_database_is_down_exits_cleanly_and_counts_lost
         shutdown_s=round(took, 3),
         rows_lost=lost,
         note="rows the database never took; one log line says how many",
+    )
+
+
+@dataclass
+class ChatLoad:
+    """CLIENTS loops posting chat messages, two of them to the same conversation."""
+
+    server: Server
+    key: str
+    conversations: list[str]
+    answers: list[Answer] = field(default_factory=list)
+    acknowledged: set[str] = field(default_factory=set)
+    running: bool = True
+
+    async def _loop(self, client: httpx.AsyncClient, number: int) -> None:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        url = f"/v1/conversations/{self.conversations[number % len(self.conversations)]}/messages"
+        while self.running:
+            sent = time.monotonic()
+            try:
+                response = await client.post(url, json={"text": "refund?"}, headers=headers)
+            except httpx.TransportError:
+                self.answers.append(Answer(sent, time.monotonic() - sent, None))
+                await asyncio.sleep(0.05)
+                continue
+            body = response.json()
+            if response.status_code == 201:
+                self.acknowledged.update((body["message"]["id"], body["reply"]["id"]))
+            self.answers.append(
+                Answer(
+                    sent,
+                    time.monotonic() - sent,
+                    response.status_code,
+                    response.headers.get("retry-after"),
+                    body.get("error", {}).get("code"),
+                )
+            )
+            await asyncio.sleep(0.01)
+
+    async def run_until(self, done: asyncio.Event) -> None:
+        async with httpx.AsyncClient(base_url=self.server.url, timeout=30) as client:
+            loops = [asyncio.create_task(self._loop(client, n)) for n in range(CLIENTS)]
+            await done.wait()
+            self.running = False
+            await asyncio.gather(*loops)
+
+
+async def test_chat_through_a_stopped_database_keeps_every_acknowledged_exchange_whole(
+    postgres: PrivatePostgres, server: Server
+) -> None:
+    """On PostgreSQL a message's exchange is one statement in autocommit: stopped under
+    chat load, every answer is 201 or 503, every acknowledged message and reply is stored,
+    none without the other, and the counts and counters agree with the messages."""
+    app = create_app(make_settings(postgres.url))
+    org = await make_org(app, rate_limit=10_000_000)
+    _, key = await make_key(app, org, ["write"])
+    await app.state.engine.dispose()
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        bot = (await client.post("/v1/bots", json={"name": "Chat"}, headers=headers)).json()
+        started = [
+            await client.post(f"/v1/bots/{bot['id']}/conversations", headers=headers)
+            for _ in range(CLIENTS - 1)
+        ]
+    conversations = [response.json()["id"] for response in started]
+
+    load, done = ChatLoad(server, key, conversations), asyncio.Event()
+    running = asyncio.create_task(load.run_until(done))
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(postgres.stop)
+    await asyncio.sleep(FAULT_SECONDS)
+    await asyncio.to_thread(postgres.start)
+    recovered_at = time.monotonic()
+    while not any(a.status == 201 and a.sent >= recovered_at for a in load.answers):
+        assert time.monotonic() - recovered_at < RECOVERY_DEADLINE, "no recovery without restart"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    done.set()
+    await running
+
+    assert [a for a in load.answers if a.status is None] == [], "requests got no HTTP response"
+    assert {a.status for a in load.answers} == {201, 503}, {a.status for a in load.answers}
+    assert all(a.code == "service_unavailable" for a in load.answers if a.status == 503)
+    slowest = max(a.latency for a in load.answers)
+    assert slowest < 2 * DB_TIMEOUT + SLACK, f"an answer took {slowest:.2f} s"
+    connection = await asyncpg.connect(postgres.url.replace("+asyncpg", ""))
+    try:
+        rows = await connection.fetch(
+            "SELECT id, conversation_id, role FROM messages WHERE bot_id = $1"
+            " ORDER BY conversation_id, created_at",
+            bot["id"],
+        )
+        assert load.acknowledged <= {row["id"] for row in rows}, "an acknowledged message was lost"
+        for conversation in conversations:
+            roles = [row["role"] for row in rows if row["conversation_id"] == conversation]
+            count = await connection.fetchval(
+                "SELECT message_count FROM conversations WHERE id = $1", conversation
+            )
+            assert count == len(roles)
+            assert roles == ["bot"] + ["user", "bot"] * ((len(roles) - 1) // 2), "half an exchange"
+        counted = await connection.fetchval(
+            "SELECT sum(user_messages + bot_messages) FROM analytics_message_hours"
+            " WHERE bot_id = $1",
+            bot["id"],
+        )
+        assert counted == len(rows)
+    finally:
+        await connection.close()
+    record(
+        "PostgreSQL stopped under chat load",
+        requests=len(load.answers),
+        acknowledged_messages=len(load.acknowledged),
+        refused=sum(a.status == 503 for a in load.answers),
+        max_latency_s=round(slowest, 3),
     )
